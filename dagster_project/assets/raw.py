@@ -1,0 +1,48 @@
+"""Assets that load the raw drop into the warehouse's `raw` schema (the dbt sources)."""
+
+
+import duckdb
+from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
+
+from dagster_project.raw_drop import load_directory_table, load_request_lines
+from dagster_project.resources import IrrPaths
+
+
+def _connect(paths: IrrPaths) -> duckdb.DuckDBPyConnection:
+    paths.warehouse_path.mkdir(parents=True, exist_ok=True)
+    return duckdb.connect(str(paths.warehouse_db))
+
+
+@asset(key_prefix="raw", name="request_lines", group_name="raw", compute_kind="duckdb")
+def raw_request_lines(context: AssetExecutionContext, paths: IrrPaths) -> MaterializeResult:
+    """Every line of `requests/*.jsonl[.gz]`, with file name and line number, as text."""
+    with _connect(paths) as con:
+        per_file = load_request_lines(con, paths.raw_path)
+    table = "\n".join(f"| {name} | {count} |" for name, count in per_file.items())
+    return MaterializeResult(
+        metadata={
+            "files": len(per_file),
+            "lines": sum(per_file.values()),
+            "lines_per_file": MetadataValue.md("| file | lines |\n|---|---|\n" + table),
+        }
+    )
+
+
+def _directory_asset(table: str, description: str):
+    @asset(
+        key_prefix="raw", name=table, group_name="raw", compute_kind="duckdb",
+        description=description,
+    )
+    def _load(paths: IrrPaths) -> MaterializeResult:
+        with _connect(paths) as con:
+            rows = load_directory_table(con, paths.raw_path, table)
+        return MaterializeResult(metadata={"rows": rows})
+
+    return _load
+
+
+raw_account_identifiers = _directory_asset(
+    "account_identifiers", "Identity directory: canonical emails, phones and usernames per account, with validity."
+)
+raw_videos = _directory_asset("videos", "Identity directory: the owner of each video.")
+raw_short_links = _directory_asset("short_links", "Identity directory: what each short-link code points to.")

@@ -1,0 +1,34 @@
+"""dbt-duckdb plugin: registers the Python helpers as DuckDB functions on every dbt connection."""
+
+from __future__ import annotations
+
+from dbt.adapters.duckdb.plugins import BasePlugin
+from duckdb import DuckDBPyConnection
+
+from dagster_project.identifiers import normalize_text, phone_e164
+
+
+def register_functions(conn: DuckDBPyConnection) -> None:
+    """Register `irr_normalize_text(text)` and `irr_phone_e164(text, region)`."""
+    existing = {
+        row[0]
+        for row in conn.execute(
+            "select function_name from duckdb_functions() where function_name like 'irr_%'"
+        ).fetchall()
+    }
+    if "irr_normalize_text" not in existing:
+        conn.create_function(
+            "irr_normalize_text", normalize_text, ["VARCHAR"], "VARCHAR",
+            null_handling="special", side_effects=False,
+        )
+    if "irr_phone_e164" not in existing:
+        conn.create_function(
+            "irr_phone_e164", phone_e164, ["VARCHAR", "VARCHAR"], "VARCHAR",
+            null_handling="special", side_effects=False,
+        )
+
+
+class Plugin(BasePlugin):
+    def configure_connection(self, conn: DuckDBPyConnection) -> None:
+        conn.execute("set TimeZone = 'UTC'")
+        register_functions(conn)

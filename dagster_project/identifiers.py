@@ -1,0 +1,52 @@
+"""Text and phone helpers that SQL cannot do itself; registered as DuckDB functions.
+
+Only two rules live here, because they need Python libraries: Unicode NFKC
+normalisation with removal of invisible format characters, and phone parsing
+with `phonenumbers`. Every other identifier rule lives in the dbt models.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+import phonenumbers
+
+# Invisible "format" characters (Unicode category Cf): zero-width spaces and joiners,
+# bidirectional marks and embeddings/isolates, the BOM, soft hyphen, word joiner.
+_INVISIBLE = re.compile(
+    "[\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff]"
+)
+_WHITESPACE_RUN = re.compile(r"\s+")
+
+
+def normalize_text(value: str | None) -> str | None:
+    """NFKC-normalise, drop invisible characters, collapse and trim whitespace."""
+    if value is None:
+        return None
+    text = unicodedata.normalize("NFKC", value)
+    text = _INVISIBLE.sub("", text)
+    return _WHITESPACE_RUN.sub(" ", text).strip()
+
+
+def phone_e164(value: str | None, region: str | None) -> str | None:
+    """E.164 form of a phone number read with `region` as default, or None if impossible.
+
+    Accepts `tel:` and the international prefix `00` in front of the number.
+    """
+    if value is None:
+        return None
+    text = value.strip()
+    if text[:4].lower() == "tel:":
+        text = text[4:].strip()
+    if text.startswith("00"):
+        text = "+" + text[2:]
+    if len(text) > 64:
+        return None
+    try:
+        number = phonenumbers.parse(text, (region or "").upper() or None)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_possible_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)

@@ -1,0 +1,64 @@
+-- Each request's current state with its accounts specified and identifier tallies.
+with
+
+requests as (
+    select * from {{ ref('stg_requests__current') }}
+),
+
+identifiers as (
+    select * from {{ ref('int_identifiers_canonical') }}
+),
+
+groups as (
+    select * from {{ ref('int_request_account_groups') }}
+),
+
+outcomes as (
+    select * from {{ ref('outcomes') }}
+),
+
+group_counts as (
+    select request_id, count(distinct group_key) as accounts_specified
+    from groups
+    group by request_id
+),
+
+identifier_counts as (
+    select
+        request_id,
+        count(*) as identifiers_total,
+        count(*) filter (where is_valid) as identifiers_valid,
+        count(*) filter (where not is_valid) as identifiers_invalid
+    from identifiers
+    group by request_id
+),
+
+final as (
+    select
+        -- ids
+        requests.request_id,
+
+        -- dimensions
+        requests.period,
+        requests.country_code,
+        requests.request_type,
+        requests.outcome,
+        outcomes.is_disclosed,
+        requests.legal_process,
+
+        -- timestamps, UTC
+        requests.received_at,
+        requests.updated_at,
+
+        -- measures
+        coalesce(group_counts.accounts_specified, 0) as accounts_specified,
+        coalesce(identifier_counts.identifiers_total, 0) as identifiers_total,
+        coalesce(identifier_counts.identifiers_valid, 0) as identifiers_valid,
+        coalesce(identifier_counts.identifiers_invalid, 0) as identifiers_invalid
+    from requests
+    inner join outcomes on outcomes.outcome = requests.outcome
+    left join group_counts on group_counts.request_id = requests.request_id
+    left join identifier_counts on identifier_counts.request_id = requests.request_id
+)
+
+select * from final

@@ -1,0 +1,41 @@
+-- Directory rows: which account held which canonical email, phone or username, and when.
+with
+
+source as (
+    select * from {{ source('raw', 'account_identifiers') }}
+),
+
+renamed as (
+    select
+        -- ids
+        trim(account_id) as account_id,
+
+        -- identifier (already canonical in the directory)
+        lower(trim(identifier_type)) as identifier_type,
+        trim(identifier_value) as identifier_value,
+
+        -- validity interval [valid_from, valid_to), NULL = open-ended, UTC
+        nullif(trim(valid_from), '') as valid_from_text,
+        nullif(trim(valid_to), '') as valid_to_text,
+        try_cast(nullif(trim(valid_from), '') as timestamptz) at time zone 'UTC' as valid_from,
+        try_cast(nullif(trim(valid_to), '') as timestamptz) at time zone 'UTC' as valid_to
+    from source
+),
+
+final as (
+    select
+        account_id,
+        identifier_type,
+        -- usernames and emails compare case-insensitively
+        case when identifier_type in ('username', 'email') then lower(identifier_value)
+            else identifier_value end as identifier_value,
+        valid_from,
+        valid_to,
+        valid_from_text,
+        valid_to_text,
+        -- a reversed interval is never valid; it is kept for the data-quality account
+        coalesce(valid_to > valid_from, true) as is_interval_ordered
+    from renamed
+)
+
+select * from final

@@ -1,0 +1,140 @@
+-- One row per raw line: the JSON fields typed and trimmed, and why the line is
+-- quarantined (NULL when it is an accepted request event).
+with
+
+lines as (
+    select * from {{ source('raw', 'request_lines') }}
+),
+
+country_aliases as (
+    select * from {{ ref('country_aliases') }}
+),
+
+request_types as (
+    select * from {{ ref('request_types') }}
+),
+
+outcomes as (
+    select * from {{ ref('outcomes') }}
+),
+
+parsed as (
+    select
+        file_name,
+        file_index,
+        line_number,
+        is_valid_utf8,
+        trim(line_text) = '' as is_blank,
+        json_valid(line_text) as is_json,
+        case when json_valid(line_text) then json_type(line_text::json) end as json_kind,
+        case when json_valid(line_text) and json_type(line_text::json) = 'OBJECT'
+            then line_text::json end as doc
+    from lines
+),
+
+fields as (
+    select
+        *,
+        -- json_type is NULL for a missing key and 'NULL' for an explicit null
+        json_type(doc, '$.request_id') as request_id_type,
+        json_type(doc, '$.updated_at') as updated_at_type,
+        json_type(doc, '$.received_at') as received_at_type,
+        json_type(doc, '$.country') as country_type,
+        json_type(doc, '$.request_type') as request_type_type,
+        json_type(doc, '$.outcome') as outcome_type,
+        json_type(doc, '$.legal_process') as legal_process_type,
+        json_type(doc, '$.agency') as agency_type,
+        json_type(doc, '$.identifiers') as identifiers_type,
+        doc ->> '$.request_id' as request_id_text,
+        trim(doc ->> '$.updated_at') as updated_at_text,
+        trim(doc ->> '$.received_at') as received_at_text,
+        lower(trim(doc ->> '$.country')) as country_text,
+        lower(trim(doc ->> '$.request_type')) as request_type_text,
+        lower(trim(doc ->> '$.outcome')) as outcome_text,
+        doc -> '$.identifiers' as identifiers_json,
+        doc ->> '$.legal_process' as legal_process_text,
+        doc ->> '$.agency' as agency_text
+    from parsed
+),
+
+typed as (
+    select
+        fields.*,
+        -- ISO 8601: date, optional time with optional fraction, then Z, an offset or nothing (= UTC)
+        case when regexp_full_match(
+                updated_at_text,
+                '\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|z|[+-]\d{2}(:?\d{2})?)?'
+            ) then try_cast(updated_at_text as timestamptz) at time zone 'UTC'
+        end as updated_at_utc,
+        case when regexp_full_match(
+                received_at_text,
+                '\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|z|[+-]\d{2}(:?\d{2})?)?)?'
+            ) then try_cast(received_at_text as timestamptz) at time zone 'UTC'
+        end as received_at_utc,
+        country_aliases.country_code,
+        request_types.request_type,
+        outcomes.outcome
+    from fields
+    left join country_aliases on country_aliases.alias = fields.country_text
+    left join request_types on request_types.request_type = fields.request_type_text
+    left join outcomes on outcomes.outcome = fields.outcome_text
+),
+
+checked as (
+    select
+        *,
+        case
+            when not is_valid_utf8 then 'invalid UTF-8'
+            when is_blank then 'blank line'
+            when not is_json then 'invalid JSON'
+            when json_kind <> 'OBJECT' then 'not a JSON object'
+            when coalesce(request_id_type, 'NULL') = 'NULL' then 'missing request_id'
+            when request_id_type <> 'VARCHAR' then 'request_id is not a string'
+            when trim(request_id_text) = '' then 'empty request_id'
+            when coalesce(updated_at_type, 'NULL') = 'NULL' then 'missing updated_at'
+            when updated_at_type <> 'VARCHAR' or updated_at_utc is null then 'invalid updated_at'
+            when coalesce(received_at_type, 'NULL') = 'NULL' then 'missing received_at'
+            when received_at_type <> 'VARCHAR' or received_at_utc is null then 'invalid received_at'
+            when coalesce(country_type, 'NULL') = 'NULL' then 'missing country'
+            when country_type <> 'VARCHAR' or country_code is null then 'unknown country'
+            when coalesce(request_type_type, 'NULL') = 'NULL' then 'missing request_type'
+            when request_type_type <> 'VARCHAR' or request_type is null then 'unknown request_type'
+            when coalesce(outcome_type, 'NULL') = 'NULL' then 'missing outcome'
+            when outcome_type <> 'VARCHAR' or outcome is null then 'unknown outcome'
+            when coalesce(identifiers_type, 'NULL') = 'NULL' then 'missing identifiers'
+            when identifiers_type <> 'ARRAY' then 'identifiers is not an array'
+            when legal_process_type not in ('VARCHAR', 'NULL') then 'legal_process is not a string'
+            when agency_type not in ('VARCHAR', 'NULL') then 'agency is not a string'
+        end as quarantine_reason
+    from typed
+),
+
+final as (
+    select
+        -- position in the drop
+        file_name,
+        file_index,
+        line_number,
+
+        -- request
+        trim(request_id_text) as request_id,
+        country_code,
+        request_type,
+        outcome,
+        nullif(trim(legal_process_text), '') as legal_process,
+        nullif(trim(agency_text), '') as agency,
+
+        -- timestamps, UTC
+        updated_at_utc as updated_at,
+        received_at_utc as received_at,
+
+        -- identifiers, still as JSON
+        identifiers_json,
+
+        -- quality
+        quarantine_reason,
+        quarantine_reason is null as is_accepted
+    from checked
+)
+
+select * from final
