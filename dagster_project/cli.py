@@ -1,0 +1,135 @@
+"""The `irr` command line: run the report job, generate a drop, prepare the dbt manifest."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+from pathlib import Path
+
+PERIOD = re.compile(r"^\d{4}-H[12]$")
+PERIOD_TAG = "irr/period"
+
+
+class RunFailed(Exception):
+    """The run did not succeed; the message is the one-line reason."""
+
+
+def prepare_manifest() -> None:
+    """(Re)build the dbt manifest that the Dagster definitions are made from."""
+    from dagster_project.dbt_project import dbt_project
+
+    dbt_project.preparer.prepare(dbt_project)
+
+
+def _absolute_env() -> None:
+    """Make the IRR_* folders absolute, so that the dbt subprocess reads the same paths."""
+    for name in ("IRR_RAW_DIR", "IRR_WAREHOUSE_DIR", "IRR_EXPORT_DIR"):
+        if os.environ.get(name):
+            os.environ[name] = str(Path(os.environ[name]).expanduser().resolve())
+
+
+def _failure_reason(result) -> str:
+    for event in result.all_events:
+        if event.is_step_failure:
+            error = event.step_failure_data.error
+            return f"{event.step_key}: {_one_line(error)}"
+    return "the run failed"
+
+
+def _one_line(error) -> str:
+    message = error.message if error is not None else ""
+    for cause in (error, getattr(error, "cause", None)):
+        if cause is None:
+            continue
+        lines = [l.strip() for l in cause.message.splitlines() if l.strip()]
+        for line in lines:
+            if line.startswith(("Failure in ", "Runtime Error in ", "Compilation Error in ")):
+                nxt = lines[lines.index(line) + 1] if lines.index(line) + 1 < len(lines) else ""
+                return f"dbt: {line} {nxt}".strip()
+    first = message.strip().splitlines()[0] if message.strip() else "unknown error"
+    return re.sub(r"^[\w.]+(Error|Exception|Failure): ", "", first)
+
+
+def run(period: str | None) -> dict:
+    """Run the report job in-process; raises RunFailed with a one-line reason."""
+    if period is not None and not PERIOD.match(period):
+        raise RunFailed(f"--period must look like 2023-H2, not {period!r}")
+    _absolute_env()
+    from dagster_project.resources import paths_from_env
+
+    paths = paths_from_env()
+    if not (paths.raw_path / "requests").is_dir():
+        raise RunFailed(f"no raw drop at {paths.raw_path} (expected a requests/ folder; set IRR_RAW_DIR)")
+    prepare_manifest()
+    from dagster import DagsterInstance
+
+    from dagster_project.definitions import defs
+
+    job = defs.get_job_def("irr_report")
+    tags = {PERIOD_TAG: period} if period else {}
+    with DagsterInstance.ephemeral() as instance:
+        result = job.execute_in_process(
+            instance=instance,
+            tags=tags,
+            raise_on_error=False,
+            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+        )
+    if not result.success:
+        raise RunFailed(_failure_reason(result))
+    return {"paths": paths, "run_id": result.run_id}
+
+
+def _print_summary(paths) -> None:
+    import duckdb
+
+    with duckdb.connect(str(paths.report_db), read_only=True) as con:
+        rows = con.execute(
+            "select period, countries, total_requests, legal_requests, emergency_requests, "
+            "preservation_requests from reporting.information_requests_global order by period"
+        ).fetchall()
+    print("period    countries  total  legal  emergency  preservation")
+    for p, c, t, l, e, s in rows:
+        print(f"{p:<9} {c:>9} {t:>6} {l:>6} {e:>10} {s:>13}")
+    print(f"report:  {paths.report_db}")
+    print(f"exports: {paths.export_path}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="irr", description="Information Requests Report pipeline")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run_p = sub.add_parser("run", help="materialise the report for every period in the drop, or one")
+    run_p.add_argument("--period", help="one half-year, e.g. 2023-H2")
+    gen_p = sub.add_parser("generate", help="write a deterministic synthetic raw drop")
+    gen_p.add_argument("out", type=Path)
+    gen_p.add_argument("--requests", type=int, default=1000)
+    gen_p.add_argument("--seed", type=int, default=1)
+    gen_p.add_argument("--start", default="2023-01-01", help="first day covered (a 1 Jan or 1 Jul)")
+    gen_p.add_argument("--halves", type=int, default=4, help="number of half-years covered")
+    sub.add_parser("prepare", help="build the dbt manifest the Dagster definitions load")
+    args = parser.parse_args(argv)
+
+    try:
+        if args.command == "run":
+            outcome = run(args.period)
+            _print_summary(outcome["paths"])
+        elif args.command == "generate":
+            from dagster_project.generate import write_drop
+
+            counts = write_drop(args.out, args.requests, args.seed, args.start, args.halves)
+            print(", ".join(f"{k}: {v}" for k, v in counts.items()))
+        elif args.command == "prepare":
+            prepare_manifest()
+    except RunFailed as exc:
+        print(f"irr: run failed: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # noqa: BLE001 - the CLI promises a one-line reason
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        print(f"irr: {args.command} failed: {first}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,10 @@
+-- Every current request is counted exactly once, in one period and one country.
+with counted as (
+    select sum(total_requests) as n from {{ ref('information_requests') }}
+),
+current_requests as (
+    select count(*) as n from {{ ref('stg_requests__current') }}
+)
+select counted.n as reported, current_requests.n as current_requests
+from counted, current_requests
+where coalesce(counted.n, 0) <> current_requests.n
