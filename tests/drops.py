@@ -1,0 +1,100 @@
+"""Helpers to write small hand-made raw drops and to run the pipeline on them."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+import os
+from contextlib import contextmanager
+from pathlib import Path
+
+ACCOUNT_COLUMNS = ("account_id", "identifier_type", "identifier_value", "valid_from", "valid_to")
+
+
+def event(request_id: str, identifiers: list | None = None, /, **fields) -> dict:
+    """A valid request event with defaults; keyword arguments override or (with None) remove fields."""
+    base = {
+        "request_id": request_id,
+        "updated_at": "2023-08-01T00:00:00Z",
+        "received_at": "2023-08-01T00:00:00Z",
+        "country": "US",
+        "request_type": "legal",
+        "outcome": "disclosed",
+        "legal_process": "subpoena",
+        "agency": "Test Police",
+        "identifiers": identifiers if identifiers is not None else [],
+    }
+    for key, value in fields.items():
+        if value is _REMOVE:
+            base.pop(key, None)
+        else:
+            base[key] = value
+    return base
+
+
+class _Remove:
+    pass
+
+
+_REMOVE = _Remove()
+REMOVE = _REMOVE
+
+
+def write_drop(
+    root: Path,
+    files: dict[str, list[dict | str | bytes]],
+    accounts: list[tuple[str, str, str, str, str]] = (),
+    videos: list[tuple[str, str]] = (),
+    short_links: list[tuple[str, str]] = (),
+) -> Path:
+    """Write requests/<name> files (dict -> JSON line, str/bytes as is) and the directory CSVs."""
+    (root / "requests").mkdir(parents=True, exist_ok=True)
+    (root / "directory").mkdir(parents=True, exist_ok=True)
+    for name, lines in files.items():
+        data = b""
+        for line in lines:
+            if isinstance(line, dict):
+                data += json.dumps(line, ensure_ascii=False).encode("utf-8") + b"\n"
+            elif isinstance(line, str):
+                data += line.encode("utf-8") + b"\n"
+            else:
+                data += line + b"\n"
+        if name.endswith(".gz"):
+            data = gzip.compress(data, mtime=0)
+        (root / "requests" / name).write_bytes(data)
+    _csv(root / "directory" / "account_identifiers.csv", ACCOUNT_COLUMNS, accounts)
+    _csv(root / "directory" / "videos.csv", ("video_id", "account_id"), videos)
+    _csv(root / "directory" / "short_links.csv", ("code", "target_url"), short_links)
+    return root
+
+
+def _csv(path: Path, header, rows) -> None:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(rows)
+
+
+@contextmanager
+def irr_env(raw: Path, warehouse: Path, exports: Path):
+    """Point the IRR_* variables at the given folders for the duration of the block."""
+    names = {"IRR_RAW_DIR": raw, "IRR_WAREHOUSE_DIR": warehouse, "IRR_EXPORT_DIR": exports}
+    saved = {name: os.environ.get(name) for name in names}
+    os.environ.update({name: str(path) for name, path in names.items()})
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def run_in_process(raw: Path, out: Path, period: str | None = None) -> dict:
+    """Run the Dagster job in-process on `raw`, writing under `out`; returns the CLI's outcome."""
+    from dagster_project.cli import run
+
+    with irr_env(raw, out / "warehouse", out / "exports"):
+        return run(period)

@@ -1,0 +1,52 @@
+"""CONTRACT 1.3 and 2: resolution against the directory and the accounts-specified rule."""
+
+from __future__ import annotations
+
+import pytest
+
+from contract_cases import COUNTING_CASES
+
+
+@pytest.mark.parametrize("request_id", sorted(COUNTING_CASES))
+def test_accounts_specified(warehouse, request_id):
+    expected = COUNTING_CASES[request_id][3]
+    got = warehouse.execute(
+        "select accounts_specified from intermediate.int_requests_counted where request_id = ?", [request_id]
+    ).fetchone()
+    assert got is not None, f"{request_id} missing"
+    assert got[0] == expected
+
+
+def test_shared_phone_refers_to_both_accounts(warehouse):
+    accounts = {r[0] for r in warehouse.execute(
+        "select account_id from intermediate.int_identifiers_resolved "
+        "where request_id = 'C-shared-phone-alone' and kind = 'phone'"
+    ).fetchall()}
+    assert accounts == {"6800000000000000002", "6800000000000000003"}
+
+
+@pytest.mark.parametrize(
+    ("request_id", "account"),
+    [
+        ("C-reused-gap-original", "6800000000000000006"),
+        ("C-reused-later-heir", "6800000000000000005"),
+        ("C-reused-valid-from-inclusive", "6800000000000000005"),
+        ("C-reused-just-before", "6800000000000000006"),
+        ("C-renamed", "6800000000000000004"),
+    ],
+)
+def test_username_resolved_at_received_at(warehouse, request_id, account):
+    accounts = {r[0] for r in warehouse.execute(
+        "select account_id from intermediate.int_identifiers_resolved where request_id = ? "
+        "and kind = 'username' and canonical_value in ('reused', 'old.name')",
+        [request_id],
+    ).fetchall()}
+    assert accounts == {account}
+
+
+def test_unknown_user_id_is_unresolved_but_counts(warehouse):
+    rows = warehouse.execute(
+        "select account_id from intermediate.int_identifiers_resolved "
+        "where request_id = 'C-user-id-unknown' and kind = 'user_id'"
+    ).fetchall()
+    assert rows == [(None,)]
