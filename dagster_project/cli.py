@@ -39,16 +39,19 @@ def _failure_reason(result) -> str:
 
 
 def _one_line(error) -> str:
-    message = error.message if error is not None else ""
-    for cause in (error, getattr(error, "cause", None)):
-        if cause is None:
-            continue
-        lines = [l.strip() for l in cause.message.splitlines() if l.strip()]
-        for line in lines:
+    """The most telling line of a (possibly wrapped) step error: a dbt failure or the root cause."""
+    chain = []
+    while error is not None:
+        chain.append(error)
+        error = getattr(error, "cause", None)
+    for err in chain:
+        lines = [line.strip() for line in err.message.splitlines() if line.strip()]
+        for i, line in enumerate(lines):
             if line.startswith(("Failure in ", "Runtime Error in ", "Compilation Error in ")):
-                nxt = lines[lines.index(line) + 1] if lines.index(line) + 1 < len(lines) else ""
-                return f"dbt: {line} {nxt}".strip()
-    first = message.strip().splitlines()[0] if message.strip() else "unknown error"
+                detail = lines[i + 1] if i + 1 < len(lines) else ""
+                return f"dbt: {line} {detail}".strip()
+    root = chain[-1].message.strip() if chain else ""
+    first = root.splitlines()[0] if root else "unknown error"
     return re.sub(r"^[\w.]+(Error|Exception|Failure): ", "", first)
 
 
@@ -57,9 +60,9 @@ def run(period: str | None) -> dict:
     if period is not None and not PERIOD.match(period):
         raise RunFailed(f"--period must look like 2023-H2, not {period!r}")
     _absolute_env()
-    from dagster_project.resources import paths_from_env
+    from dagster_project.resources import IrrPaths
 
-    paths = paths_from_env()
+    paths = IrrPaths()
     if not (paths.raw_path / "requests").is_dir():
         raise RunFailed(f"no raw drop at {paths.raw_path} (expected a requests/ folder; set IRR_RAW_DIR)")
     prepare_manifest()
@@ -67,7 +70,7 @@ def run(period: str | None) -> dict:
 
     from dagster_project.definitions import defs
 
-    job = defs.get_job_def("irr_report")
+    job = defs.resolve_job_def("irr_report")
     tags = {PERIOD_TAG: period} if period else {}
     with DagsterInstance.ephemeral() as instance:
         result = job.execute_in_process(

@@ -9,7 +9,7 @@ from dagster_project.assets.dbt import irr_dbt_models
 from dagster_project.assets.raw import raw_account_identifiers, raw_request_lines, raw_short_links, raw_videos
 from dagster_project.assets.report import public_export, published_report
 from dagster_project.dbt_project import dbt_project
-from dagster_project.resources import paths_from_env
+from dagster_project.resources import IrrPaths
 
 dbt_project.prepare_if_dev()
 
@@ -22,7 +22,7 @@ defs = Definitions(
     ],
     jobs=[irr_report_job],
     resources={
-        "paths": paths_from_env(),
+        "paths": IrrPaths(),
         "dbt": DbtCliResource(project_dir=dbt_project),
     },
 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Optional
 
 from dagster import ConfigurableResource
 
@@ -12,23 +13,28 @@ SAMPLE_RAW_DIR = REPO_ROOT / "data" / "sample"
 
 
 class IrrPaths(ConfigurableResource):
-    """Folders of one deployment; relative paths are read from the working directory."""
+    """Folders of one deployment.
 
-    raw_dir: str = str(SAMPLE_RAW_DIR)
-    warehouse_dir: str = "warehouse"
-    export_dir: str = "exports"
+    A field left unset is read from its environment variable when the run starts
+    (IRR_RAW_DIR, IRR_WAREHOUSE_DIR, IRR_EXPORT_DIR), else the contract's default;
+    relative paths are read from the working directory.
+    """
+
+    raw_dir: Optional[str] = None
+    warehouse_dir: Optional[str] = None
+    export_dir: Optional[str] = None
 
     @property
     def raw_path(self) -> Path:
-        return Path(self.raw_dir).expanduser().resolve()
+        return _folder(self.raw_dir, "IRR_RAW_DIR", str(SAMPLE_RAW_DIR))
 
     @property
     def warehouse_path(self) -> Path:
-        return Path(self.warehouse_dir).expanduser().resolve()
+        return _folder(self.warehouse_dir, "IRR_WAREHOUSE_DIR", "warehouse")
 
     @property
     def export_path(self) -> Path:
-        return Path(self.export_dir).expanduser().resolve()
+        return _folder(self.export_dir, "IRR_EXPORT_DIR", "exports")
 
     @property
     def warehouse_db(self) -> Path:
@@ -39,10 +45,6 @@ class IrrPaths(ConfigurableResource):
         return self.warehouse_path / "report.duckdb"
 
 
-def paths_from_env() -> IrrPaths:
-    """IrrPaths from IRR_RAW_DIR, IRR_WAREHOUSE_DIR and IRR_EXPORT_DIR, with the contract's defaults."""
-    return IrrPaths(
-        raw_dir=os.environ.get("IRR_RAW_DIR") or str(SAMPLE_RAW_DIR),
-        warehouse_dir=os.environ.get("IRR_WAREHOUSE_DIR") or "warehouse",
-        export_dir=os.environ.get("IRR_EXPORT_DIR") or "exports",
-    )
+def _folder(configured: Optional[str], variable: str, default: str) -> Path:
+    value = configured or os.environ.get(variable) or default
+    return Path(value).expanduser().resolve()

@@ -1,3 +1,4 @@
+{{ config(meta={'dagster': {'ref': {'name': 'information_requests'}}}) }}
 -- Every current request is counted exactly once, in one period and one country.
 with counted as (
     select sum(total_requests) as n from {{ ref('information_requests') }}

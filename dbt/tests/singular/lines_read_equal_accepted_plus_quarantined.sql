@@ -1,3 +1,4 @@
+{{ config(meta={'dagster': {'ref': {'name': 'dq_quarantined_lines'}}}) }}
 -- Every line read from the drop is either an accepted event or a quarantined line.
 with read_lines as (
     select count(*) as n from {{ source('raw', 'request_lines') }}

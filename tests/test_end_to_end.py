@@ -1,0 +1,170 @@
+"""End to end: the Dagster job in-process on a small hand-written drop; every report cell checked."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from contract_cases import ACCOUNTS, SHORT_LINKS, VIDEOS
+from drops import event, run_in_process, write_drop
+
+H2 = "2023-08-15T12:00:00Z"
+H1 = "2024-02-01T00:00:00Z"
+
+
+def e2e_drop(root: Path) -> Path:
+    return write_drop(
+        root,
+        {
+            "2023.jsonl": [
+                event("U1", ["@jane.doe", "jane.doe@example.com"], outcome="pending", received_at=H2,
+                      updated_at="2023-08-16T00:00:00Z"),
+                event("U1", ["@jane.doe", "jane.doe@example.com"], outcome="disclosed", received_at=H2,
+                      updated_at="2023-09-01T00:00:00Z"),
+                event("U2", ["@bob", "carol@example.com"], outcome="rejected", received_at=H2),
+                event("U3", ["415.555.0100"], request_type="emergency", outcome="disclosed", received_at=H2),
+                event("U4", ["@ghost"], request_type="preservation", outcome="preserved", received_at=H2),
+                event("G1", ["+44 20 7946 0958"], country="United Kingdom", outcome="not_disclosed", received_at=H2),
+                event("G2", ["N/A"], country="gb", request_type="Emergency", outcome="DISCLOSED", received_at=H2),
+                event("G3", ["@bob", "020 7946 0958"], country=" GB ", request_type="emergency",
+                      outcome="not_disclosed", received_at=H2),
+                '{"request_id": "broken", ',
+            ],
+            "2024.jsonl": [
+                event("D1", [], country="Germany", outcome="disclosed", received_at=H1),
+                event("D2", ["@jane.doe", "@new.name"], country="DE", outcome="disclosed", received_at=H1),
+                event("F1", ["uid:6812345678901234567"], country="France", request_type="preservation",
+                      outcome="preserved", received_at=H1),
+            ],
+        },
+        ACCOUNTS, VIDEOS, SHORT_LINKS,
+    )
+
+
+COLUMNS = (
+    "period", "period_start", "period_end", "country_code", "country_name",
+    "legal_requests", "emergency_requests", "preservation_requests", "total_requests",
+    "legal_requests_disclosed", "emergency_requests_disclosed",
+    "legal_disclosure_rate", "emergency_disclosure_rate",
+    "legal_accounts_specified", "emergency_accounts_specified", "preservation_accounts_specified",
+)
+H2_START, H2_END = date(2023, 7, 1), date(2023, 12, 31)
+H1_START, H1_END = date(2024, 1, 1), date(2024, 6, 30)
+EXPECTED_BY_COUNTRY = [
+    ("2023-H2", H2_START, H2_END, "GB", "United Kingdom", 1, 2, 0, 3, 0, 1, 0.0, 0.5, 1, 1, 0),
+    ("2023-H2", H2_START, H2_END, "US", "United States", 2, 1, 1, 4, 1, 1, 0.5, 1.0, 3, 1, 1),
+    ("2024-H1", H1_START, H1_END, "DE", "Germany", 2, 0, 0, 2, 2, 0, 1.0, None, 2, 0, 0),
+    ("2024-H1", H1_START, H1_END, "FR", "France", 0, 0, 1, 1, 0, 0, None, None, 0, 0, 1),
+]
+EXPECTED_GLOBAL = [
+    ("2023-H2", H2_START, H2_END, 2, 3, 3, 1, 7, 1, 2, 1 / 3, 2 / 3, 4, 2, 1),
+    ("2024-H1", H1_START, H1_END, 2, 2, 0, 1, 3, 2, 0, 1.0, None, 2, 0, 1),
+]
+EXPECTED_EXPORT_2023_H2 = """\
+replication_info,entity,aspect,metric_name,period,period_value,policy,policy_value,task,task_value,location,location_value,result,base,date
+,LIGR,LRFUI,Total requests,half-year,Jul-Dec 2023,all,all,all,all,country_name,United Kingdom,3.0,,
+,LIGR,LRFUI,Legal requests,half-year,Jul-Dec 2023,all,all,all,all,country_name,United Kingdom,1.0,,
+,LIGR,LRFUI,Legal request accounts specified,half-year,Jul-Dec 2023,all,all,all,all,country_name,United Kingdom,1.0,,
+,LIGR,LRFUI,Percentage of legal requests where some data was disclosed,half-year,Jul-Dec 2023,all,all,all,all,country_name,United Kingdom,0.0,,
+,LIGR,LRFUI,Preservation requests,half-year,Jul-Dec 2023,all,all,all,all,country_name,United Kingdom,0.0,,
+,LIGR,LRFUI,Preservation request accounts specified,half-year,Jul-Dec 2023,all,all,all,all,country_name,United Kingdom,0.0,,
+,LIGR,LRFUI,Emergency requests,half-year,Jul-Dec 2023,all,all,all,all,country_name,United Kingdom,2.0,,
+,LIGR,LRFUI,Emergency request accounts specified,half-year,Jul-Dec 2023,all,all,all,all,country_name,United Kingdom,1.0,,
+,LIGR,LRFUI,Percentage of emergency requests where some data was disclosed,half-year,Jul-Dec 2023,all,all,all,all,country_name,United Kingdom,0.5,,
+,LIGR,LRFUI,Total requests,half-year,Jul-Dec 2023,all,all,all,all,country_name,United States,4.0,,
+,LIGR,LRFUI,Legal requests,half-year,Jul-Dec 2023,all,all,all,all,country_name,United States,2.0,,
+,LIGR,LRFUI,Legal request accounts specified,half-year,Jul-Dec 2023,all,all,all,all,country_name,United States,3.0,,
+,LIGR,LRFUI,Percentage of legal requests where some data was disclosed,half-year,Jul-Dec 2023,all,all,all,all,country_name,United States,0.5,,
+,LIGR,LRFUI,Preservation requests,half-year,Jul-Dec 2023,all,all,all,all,country_name,United States,1.0,,
+,LIGR,LRFUI,Preservation request accounts specified,half-year,Jul-Dec 2023,all,all,all,all,country_name,United States,1.0,,
+,LIGR,LRFUI,Emergency requests,half-year,Jul-Dec 2023,all,all,all,all,country_name,United States,1.0,,
+,LIGR,LRFUI,Emergency request accounts specified,half-year,Jul-Dec 2023,all,all,all,all,country_name,United States,1.0,,
+,LIGR,LRFUI,Percentage of emergency requests where some data was disclosed,half-year,Jul-Dec 2023,all,all,all,all,country_name,United States,1.0,,
+,LIGR,LRFUI,Total legal requests,half-year,Jul-Dec 2023,all,all,all,all,all,All,3.0,,
+,LIGR,LRFUI,Total emergency requests,half-year,Jul-Dec 2023,all,all,all,all,all,All,3.0,,
+,LIGR,LRFUI,Total preservation requests,half-year,Jul-Dec 2023,all,all,all,all,all,All,1.0,,
+"""
+
+
+@pytest.fixture(scope="module")
+def e2e(tmp_path_factory):
+    root = tmp_path_factory.mktemp("e2e")
+    run_in_process(e2e_drop(root / "raw"), root)
+    return root
+
+
+def _rows(db: Path, table: str, columns) -> list[tuple]:
+    with duckdb.connect(str(db), read_only=True) as con:
+        return con.execute(f"select {', '.join(columns)} from reporting.{table} order by all").fetchall()
+
+
+def _approx(rows):
+    return [tuple(pytest.approx(v) if isinstance(v, float) else v for v in row) for row in rows]
+
+
+def test_report_by_country_every_cell(e2e):
+    assert _rows(e2e / "warehouse" / "report.duckdb", "information_requests", COLUMNS) == _approx(EXPECTED_BY_COUNTRY)
+
+
+def test_report_global_every_cell(e2e):
+    columns = ("period", "period_start", "period_end", "countries", *COLUMNS[5:])
+    assert _rows(e2e / "warehouse" / "report.duckdb", "information_requests_global", columns) == _approx(EXPECTED_GLOBAL)
+
+
+def test_report_column_types_match_contract(e2e):
+    with duckdb.connect(str(e2e / "warehouse" / "report.duckdb"), read_only=True) as con:
+        types = dict(con.execute(
+            "select column_name, data_type from information_schema.columns "
+            "where table_schema = 'reporting' and table_name = 'information_requests'"
+        ).fetchall())
+    assert list(types) == list(COLUMNS)
+    assert {c: types[c] for c in ("period", "country_code", "country_name")} == {
+        "period": "VARCHAR", "country_code": "VARCHAR", "country_name": "VARCHAR"}
+    assert types["period_start"] == types["period_end"] == "DATE"
+    assert types["legal_disclosure_rate"] == types["emergency_disclosure_rate"] == "DOUBLE"
+    assert {types[c] for c in COLUMNS[5:11] + COLUMNS[13:]} == {"BIGINT"}
+
+
+def test_report_database_holds_only_the_reporting_schema(e2e):
+    with duckdb.connect(str(e2e / "warehouse" / "report.duckdb"), read_only=True) as con:
+        tables = con.execute(
+            "select table_schema, table_name from information_schema.tables order by all"
+        ).fetchall()
+    assert tables == [("reporting", "information_requests"), ("reporting", "information_requests_global")]
+
+
+def test_report_database_holds_no_identifier(e2e):
+    identifiers = {"jane.doe", "jane.doe@example.com", "bob", "carol@example.com", "415.555.0100",
+                   "+14155550100", "+442079460958", "ghost", "new.name", "6812345678901234567", "U1", "G1"}
+    with duckdb.connect(str(e2e / "warehouse" / "report.duckdb"), read_only=True) as con:
+        for schema, table, column in con.execute(
+            "select table_schema, table_name, column_name from information_schema.columns"
+        ).fetchall():
+            values = {str(v[0]).lower() for v in con.execute(f'select "{column}" from {schema}.{table}').fetchall()}
+            assert not values & {i.lower() for i in identifiers}, (table, column)
+
+
+def test_export_file_exactly(e2e):
+    text = (e2e / "exports" / "2023-H2" / "information_requests.csv").read_text(encoding="utf-8")
+    assert text == EXPECTED_EXPORT_2023_H2
+
+
+def test_export_global_rows_for_second_period(e2e):
+    lines = (e2e / "exports" / "2024-H1" / "information_requests.csv").read_text().splitlines()
+    assert lines[-3:] == [
+        ",LIGR,LRFUI,Total legal requests,half-year,Jan-Jun 2024,all,all,all,all,all,All,2.0,,",
+        ",LIGR,LRFUI,Total emergency requests,half-year,Jan-Jun 2024,all,all,all,all,all,All,0.0,,",
+        ",LIGR,LRFUI,Total preservation requests,half-year,Jan-Jun 2024,all,all,all,all,all,All,1.0,,",
+    ]
+    # France has no legal or emergency request: the rates are written as 0.0
+    assert ",LIGR,LRFUI,Percentage of legal requests where some data was disclosed,half-year,Jan-Jun 2024,all,all,all,all,country_name,France,0.0,," in lines
+    assert len(lines) == 1 + 2 * 9 + 3
+
+
+def test_quarantined_line_is_counted(e2e):
+    with duckdb.connect(str(e2e / "warehouse" / "warehouse.duckdb"), read_only=True) as con:
+        got = con.execute("select file_name, line_number, quarantine_reason from dq.dq_quarantined_lines").fetchall()
+    assert got == [("2023.jsonl", 9, "invalid JSON")]
