@@ -1,6 +1,9 @@
 -- The counting rule (CONTRACT 2): within a request, identifiers with equal canonical
 -- forms are one node; nodes that refer to a common account are merged, transitively.
--- Each node gets the smallest node key of its connected component as group key.
+-- Connected components of the request's bipartite graph (identifier nodes - accounts),
+-- found by label propagation: every vertex repeatedly takes the smallest label of its
+-- neighbours until nothing changes. `using key` keeps one row per vertex, so the work
+-- grows with the edges, not with the square of a component's size.
 with recursive
 
 resolved as (
@@ -8,44 +11,53 @@ resolved as (
 ),
 
 nodes as (
-    select distinct request_id, kind || ':' || canonical_value as node_key
+    select distinct request_id, 'n:' || kind || ':' || canonical_value as vertex
     from resolved
 ),
 
 node_accounts as (
-    select distinct request_id, kind || ':' || canonical_value as node_key, account_id
+    select distinct
+        request_id,
+        'n:' || kind || ':' || canonical_value as node_vertex,
+        'a:' || account_id as account_vertex
     from resolved
     where account_id is not null
 ),
 
--- two nodes of one request that share an account
-edges as (
-    select distinct a.request_id, a.node_key as from_key, b.node_key as to_key
-    from node_accounts as a
-    inner join node_accounts as b
-        on a.request_id = b.request_id
-        and a.account_id = b.account_id
-        and a.node_key <> b.node_key
+vertices as (
+    select request_id, vertex from nodes
+    union
+    select request_id, account_vertex from node_accounts
 ),
 
--- every node reachable from each node (UNION discards revisits, so it terminates)
-reachable (request_id, start_key, node_key) as (
-    select request_id, node_key, node_key from nodes
+links as (
+    select request_id, node_vertex as from_vertex, account_vertex as to_vertex from node_accounts
+    union all
+    select request_id, account_vertex, node_vertex from node_accounts
+),
+
+components (request_id, vertex, label) using key (request_id, vertex) as (
+    select request_id, vertex, vertex from vertices
     union
-    select reachable.request_id, reachable.start_key, edges.to_key
-    from reachable
-    inner join edges
-        on edges.request_id = reachable.request_id
-        and edges.from_key = reachable.node_key
+    select links.request_id, links.to_vertex, min(components.label)
+    from components
+    inner join links
+        on links.request_id = components.request_id
+        and links.from_vertex = components.vertex
+    inner join recurring.components as current_label
+        on current_label.request_id = links.request_id
+        and current_label.vertex = links.to_vertex
+    where components.label < current_label.label
+    group by links.request_id, links.to_vertex
 ),
 
 final as (
     select
         request_id,
-        node_key,
-        min(start_key) as group_key
-    from reachable
-    group by request_id, node_key
+        substr(vertex, 3) as node_key,
+        label as group_key
+    from components
+    where vertex like 'n:%'
 )
 
 select * from final
