@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import fcntl
 import os
 import re
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 PERIOD = re.compile(r"^\d{4}-H[12]$")
-PERIOD_TAG = "irr/period"
 
 
 class RunFailed(Exception):
@@ -55,8 +56,50 @@ def _one_line(error) -> str:
     return re.sub(r"^[\w.]+(Error|Exception|Failure): ", "", first)
 
 
+@contextmanager
+def warehouse_lock(warehouse_dir: Path):
+    """Hold an exclusive lock on the warehouse for the whole run, or fail at once."""
+    warehouse_dir.mkdir(parents=True, exist_ok=True)
+    path = warehouse_dir / ".irr-run.lock"
+    with path.open("a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            raise RunFailed(
+                f"warehouse {warehouse_dir} is locked by another irr run (pid {holder}); "
+                "try again when it has finished"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        try:
+            yield
+        finally:
+            handle.seek(0)
+            handle.truncate()
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _execute(job, instance, **kwargs):
+    result = job.execute_in_process(
+        instance=instance,
+        raise_on_error=False,
+        run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+        **kwargs,
+    )
+    if not result.success:
+        raise RunFailed(_failure_reason(result))
+    return result
+
+
 def run(period: str | None) -> dict:
-    """Run the report job in-process; raises RunFailed with a one-line reason."""
+    """Load the drop, then build, export and publish one period or every period in it.
+
+    Raises RunFailed with a one-line reason.
+    """
     if period is not None and not PERIOD.match(period):
         raise RunFailed(f"--period must look like 2023-H2, not {period!r}")
     _absolute_env()
@@ -65,23 +108,44 @@ def run(period: str | None) -> dict:
     paths = IrrPaths()
     if not (paths.raw_path / "requests").is_dir():
         raise RunFailed(f"no raw drop at {paths.raw_path} (expected a requests/ folder; set IRR_RAW_DIR)")
-    prepare_manifest()
-    from dagster import DagsterInstance
+    with warehouse_lock(paths.warehouse_path):
+        prepare_manifest()
+        import duckdb
+        from dagster import DagsterInstance
 
-    from dagster_project.definitions import defs
-
-    job = defs.resolve_job_def("irr_report")
-    tags = {PERIOD_TAG: period} if period else {}
-    with DagsterInstance.ephemeral() as instance:
-        result = job.execute_in_process(
-            instance=instance,
-            tags=tags,
-            raise_on_error=False,
-            run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+        from dagster_project.definitions import defs
+        from dagster_project.partitions import (
+            half_year_partitions,
+            partition_key_to_period,
+            period_to_partition_key,
         )
-    if not result.success:
-        raise RunFailed(_failure_reason(result))
-    return {"paths": paths, "run_id": result.run_id}
+
+        keys = half_year_partitions.get_partition_keys()
+        first, last = partition_key_to_period(keys[0]), partition_key_to_period(keys[-1])
+        with DagsterInstance.ephemeral() as instance:
+            _execute(defs.resolve_job_def("irr_load"), instance)
+            with duckdb.connect(str(paths.warehouse_db), read_only=True) as con:
+                found = [r[0] for r in con.execute(
+                    "select distinct period from staging.stg_requests__current order by period"
+                ).fetchall()]
+            wanted = [period] if period else found
+            if not wanted:
+                raise RunFailed("the drop holds no accepted request (see dq.dq_quarantined_lines)")
+            outside = [p for p in wanted if not first <= p <= last]
+            if outside:
+                raise RunFailed(
+                    f"period(s) {', '.join(outside)} outside the half-years this pipeline reports "
+                    f"({first} to {last})"
+                )
+            job = defs.resolve_job_def("irr_periods")
+            if len(wanted) == 1:
+                result = _execute(job, instance, partition_key=period_to_partition_key(wanted[0]))
+            else:
+                result = _execute(job, instance, tags={
+                    "dagster/asset_partition_range_start": period_to_partition_key(wanted[0]),
+                    "dagster/asset_partition_range_end": period_to_partition_key(wanted[-1]),
+                })
+    return {"paths": paths, "run_id": result.run_id, "periods": wanted}
 
 
 def _print_summary(paths) -> None:

@@ -133,7 +133,13 @@ def test_report_database_holds_only_the_reporting_schema(e2e):
         tables = con.execute(
             "select table_schema, table_name from information_schema.tables order by all"
         ).fetchall()
-    assert tables == [("reporting", "information_requests"), ("reporting", "information_requests_global")]
+    assert tables == [
+        ("reporting", "information_requests"),
+        ("reporting", "information_requests_global"),
+        ("reporting", "information_requests_versions"),
+        ("reporting", "report_versions"),
+        ("reporting", "restatements"),
+    ]
 
 
 def test_report_database_holds_no_identifier(e2e):

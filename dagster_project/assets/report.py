@@ -1,34 +1,50 @@
 """Assets that leave the warehouse: the public CSV export and the analysts' report.duckdb."""
 
-
 import duckdb
-from dagster import AssetExecutionContext, AssetKey, Failure, MaterializeResult, MetadataValue, asset
+from dagster import (
+    AssetExecutionContext,
+    AssetKey,
+    BackfillPolicy,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
 
 from dagster_project.export import write_export
-from dagster_project.publish import publish_report
+from dagster_project.partitions import half_year_partitions, periods_of_window
+from dagster_project.publish import input_fingerprint, publish_report, record_publication
 from dagster_project.resources import IrrPaths
 
-PERIOD_TAG = "irr/period"
 REPORT_TABLES = [
     AssetKey(["reporting", "information_requests"]),
     AssetKey(["reporting", "information_requests_global"]),
 ]
+EXPORT_KEY = AssetKey(["exports", "information_requests_csv"])
 
 
-@asset(key=AssetKey(["exports", "information_requests_csv"]), group_name="exports", deps=REPORT_TABLES,
-       compute_kind="csv")
-def public_export(context: AssetExecutionContext, paths: IrrPaths) -> MaterializeResult:
-    """`exports/<period>/information_requests.csv` for every period (or the run's `irr/period`)."""
-    requested = context.run.tags.get(PERIOD_TAG)
-    with duckdb.connect(str(paths.warehouse_db), read_only=True) as con:
-        periods = [r[0] for r in con.execute(
-            "select distinct period from reporting.information_requests order by period"
+def run_periods(context: AssetExecutionContext, con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The run's periods that hold requests; a one-period run of an empty period fails."""
+    window = context.partition_time_window
+    first, last = periods_of_window(window.start, window.end)
+    periods = [r[0] for r in con.execute(
+        "select distinct period from reporting.information_requests where period between ? and ? order by period",
+        [first, last],
+    ).fetchall()]
+    if first == last and not periods:
+        found = [r[0] for r in con.execute(
+            "select distinct period from staging.stg_requests__current order by period"
         ).fetchall()]
-        if requested:
-            if requested not in periods:
-                found = ", ".join(periods) or "none"
-                raise Failure(f"period {requested} has no requests in the drop (periods found: {found})")
-            periods = [requested]
+        raise Failure(f"period {first} has no requests in the drop (periods found: {', '.join(found) or 'none'})")
+    return periods
+
+
+@asset(key=EXPORT_KEY, group_name="exports", deps=REPORT_TABLES, compute_kind="csv",
+       partitions_def=half_year_partitions, backfill_policy=BackfillPolicy.single_run())
+def public_export(context: AssetExecutionContext, paths: IrrPaths) -> MaterializeResult:
+    """`exports/<period>/information_requests.csv` for each half-year of the run."""
+    with duckdb.connect(str(paths.warehouse_db), read_only=True) as con:
+        periods = run_periods(context, con)
         written = [write_export(con, paths.export_path, period) for period in periods]
     return MaterializeResult(
         metadata={
@@ -38,20 +54,42 @@ def public_export(context: AssetExecutionContext, paths: IrrPaths) -> Materializ
     )
 
 
-@asset(key=AssetKey(["reporting", "report_duckdb"]), group_name="exports",
-       deps=[*REPORT_TABLES, AssetKey(["exports", "information_requests_csv"])], compute_kind="duckdb")
+@asset(key=AssetKey(["reporting", "report_duckdb"]), group_name="exports", deps=[*REPORT_TABLES, EXPORT_KEY],
+       compute_kind="duckdb", partitions_def=half_year_partitions, backfill_policy=BackfillPolicy.single_run())
 def published_report(context: AssetExecutionContext, paths: IrrPaths) -> MaterializeResult:
-    """`report.duckdb` for analysts: schema `reporting` only, replaced atomically."""
+    """Version the run's half-years (restatements included) and swap in `report.duckdb`."""
+    fingerprint = input_fingerprint(paths.raw_path)
+    with duckdb.connect(str(paths.warehouse_db)) as con:
+        periods = run_periods(context, con)
+        publications = record_publication(con, periods, context.run.run_id, fingerprint)
+        restated = con.execute(
+            "select r.period, r.version, r.country_code, r.metric, r.old_value, r.new_value "
+            "from reporting.restatements as r "
+            "join (select unnest(?::varchar[]) as period, unnest(?::integer[]) as version) as p "
+            "using (period, version) order by all limit 50",
+            [[p.period for p in publications], [p.version for p in publications]],
+        ).fetchall()
     counts = publish_report(paths.warehouse_db, paths.report_db)
     with duckdb.connect(str(paths.report_db), read_only=True) as con:
         totals = con.execute(
             "select period, total_requests, legal_requests, emergency_requests, preservation_requests "
             "from reporting.information_requests_global order by period"
         ).fetchall()
+    versions = "\n".join(f"| {p.period} | {p.version} | {p.restatements} |" for p in publications)
     table = "\n".join(f"| {p} | {t} | {l} | {e} | {s} |" for p, t, l, e, s in totals)
+    changes = "\n".join(f"| {p} | {v} | {c} | {m} | {o} | {n} |" for p, v, c, m, o, n in restated)
+    restatement_count = sum(p.restatements for p in publications)
     return MaterializeResult(
         metadata={
             **{f"rows_{name}": n for name, n in counts.items()},
+            "input_fingerprint": fingerprint,
+            "restatements": restatement_count,
+            "restated": restatement_count > 0,
+            "versions": MetadataValue.md("| period | version | restatements |\n|---|---|---|\n" + versions),
+            "restated_figures": MetadataValue.md(
+                "| period | version | country | metric | old | new |\n|---|---|---|---|---|---|\n" + changes
+                if changes else "No published figure changed."
+            ),
             "totals": MetadataValue.md(
                 "| period | total | legal | emergency | preservation |\n|---|---|---|---|---|\n" + table
             ),

@@ -1,4 +1,4 @@
-{{ config(meta={'dagster': {'ref': {'name': 'information_requests_global'}}}) }}
+{{ config(tags=['per_period'], meta={'dagster': {'ref': {'name': 'information_requests_global'}}}) }}
 -- The global figures of each period are the sums of its countries' figures.
 with by_country as (
     select

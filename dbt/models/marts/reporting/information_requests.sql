@@ -1,3 +1,11 @@
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='fail',
+    tags=['per_period'],
+    pre_hook="{{ delete_run_periods() }}",
+) }}
+
 -- The report: one row per (period, country) with at least one request.
 with
 
@@ -26,6 +34,7 @@ per_country as (
         coalesce(sum(accounts_specified) filter (where request_type = 'preservation'), 0)
             as preservation_accounts_specified
     from requests
+    where {{ in_run_periods('period') }}
     group by period, country_code
 ),
 

@@ -1,3 +1,11 @@
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='fail',
+    tags=['per_period'],
+    pre_hook="{{ delete_run_periods() }}",
+) }}
+
 -- The report's global figures: one row per period, the measures summed over countries.
 with
 
@@ -21,6 +29,7 @@ summed as (
         sum(emergency_accounts_specified) as emergency_accounts_specified,
         sum(preservation_accounts_specified) as preservation_accounts_specified
     from by_country
+    where {{ in_run_periods('period') }}
     group by period, period_start, period_end
 ),
 

@@ -1,0 +1,53 @@
+"""Half-year partitions: one partition per reporting period, keyed by its first day."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, timedelta, timezone
+
+from dagster import TimeWindowPartitionsDefinition
+
+FIRST_PERIOD = "2019-H1"
+_PERIOD = re.compile(r"^(\d{4})-H([12])$")
+
+# Partition keys are the periods' first days (2023-07-01 is 2023-H2); end_offset=1 adds
+# the half-year in progress, so data that arrives early still has a partition.
+half_year_partitions = TimeWindowPartitionsDefinition(
+    cron_schedule="0 0 1 1,7 *",
+    start="2019-01-01",
+    fmt="%Y-%m-%d",
+    timezone="UTC",
+    end_offset=1,
+)
+
+
+def period_to_partition_key(period: str) -> str:
+    """'2023-H2' -> '2023-07-01'."""
+    match = _PERIOD.match(period)
+    if not match:
+        raise ValueError(f"not a period: {period!r} (expected YYYY-H1 or YYYY-H2)")
+    return f"{match.group(1)}-{'01' if match.group(2) == '1' else '07'}-01"
+
+
+def partition_key_to_period(key: str) -> str:
+    """'2023-07-01' -> '2023-H2'."""
+    day = date.fromisoformat(key)
+    if day.day != 1 or day.month not in (1, 7):
+        raise ValueError(f"not a half-year partition key: {key!r}")
+    return f"{day.year}-H{1 if day.month == 1 else 2}"
+
+
+def period_of(moment: datetime) -> str:
+    """The half-year a UTC moment falls in."""
+    moment = moment.astimezone(timezone.utc) if moment.tzinfo else moment
+    return f"{moment.year}-H{1 if moment.month <= 6 else 2}"
+
+
+def previous_period(period: str) -> str:
+    year, half = int(period[:4]), int(period[-1])
+    return f"{year - 1}-H2" if half == 1 else f"{year}-H1"
+
+
+def periods_of_window(start: datetime, end: datetime) -> tuple[str, str]:
+    """First and last period of a partition time window [start, end)."""
+    return period_of(start), period_of(end - timedelta(seconds=1))
