@@ -1,0 +1,214 @@
+"""Semiannual operations: partitions, the schedule, idempotent re-runs, versions and restatements,
+readers during a run, and one writer at a time."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import duckdb
+import pytest
+from dagster import build_schedule_context
+
+from dagster_project.partitions import half_year_partitions, partition_key_to_period, period_to_partition_key
+from dagster_project.resources import SAMPLE_RAW_DIR
+from dagster_project.schedules import closed_period, cron_for_lag, half_yearly_report
+from drops import run_in_process
+from test_end_to_end import e2e_drop
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+# partitions and schedule ---------------------------------------------------------------------
+
+@pytest.mark.parametrize(("period", "key"), [("2019-H1", "2019-01-01"), ("2023-H2", "2023-07-01")])
+def test_period_and_partition_key_map_both_ways(period, key):
+    assert period_to_partition_key(period) == key
+    assert partition_key_to_period(key) == period
+
+
+def test_partitions_start_in_2019_h1_and_include_the_half_year_in_progress():
+    keys = half_year_partitions.get_partition_keys(current_time=datetime(2026, 11, 24, tzinfo=timezone.utc))
+    assert keys[0] == "2019-01-01"
+    assert keys[-1] == "2026-07-01"
+    assert len(keys) == 16
+
+
+@pytest.mark.parametrize(
+    ("lag", "crons"),
+    [(0, ["0 0 1 1 *", "0 0 1 7 *"]), (14, ["0 0 15 1 *", "0 0 15 7 *"]), (45, ["0 0 15 2 *", "0 0 15 8 *"])],
+)
+def test_schedule_fires_lag_days_after_each_half_year(lag, crons):
+    assert cron_for_lag(lag) == crons
+
+
+@pytest.mark.parametrize(
+    ("scheduled", "lag", "period"),
+    [
+        (datetime(2024, 1, 15), 14, "2023-H2"),
+        (datetime(2024, 7, 15), 14, "2024-H1"),
+        (datetime(2024, 1, 1), 0, "2023-H2"),
+        (datetime(2024, 8, 15), 45, "2024-H1"),
+    ],
+)
+def test_closed_period(scheduled, lag, period):
+    assert closed_period(scheduled.date(), lag) == period
+
+
+@pytest.mark.parametrize(
+    ("scheduled", "partition_key"),
+    [(datetime(2024, 1, 15, tzinfo=timezone.utc), "2023-07-01"),
+     (datetime(2025, 7, 15, tzinfo=timezone.utc), "2025-01-01")],
+)
+def test_schedule_requests_the_closed_half_year(scheduled, partition_key):
+    request = half_yearly_report(build_schedule_context(scheduled_execution_time=scheduled))
+    assert request.partition_key == partition_key
+    assert request.run_key == f"scheduled-{partition_key_to_period(partition_key)}"
+
+
+# re-runs, versions, restatements -------------------------------------------------------------
+
+def _tables(out: Path) -> dict[str, list[tuple]]:
+    with duckdb.connect(str(out / "warehouse" / "report.duckdb"), read_only=True) as con:
+        return {t: con.execute(f"select * from reporting.{t} order by all").fetchall()
+                for t in ("information_requests", "information_requests_global")}
+
+
+def _exports(out: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(out / "exports")): p.read_bytes() for p in sorted((out / "exports").rglob("*.csv"))}
+
+
+def _versions(out: Path) -> list[tuple]:
+    with duckdb.connect(str(out / "warehouse" / "report.duckdb"), read_only=True) as con:
+        return con.execute("select period, version from reporting.report_versions order by all").fetchall()
+
+
+def _restatements(out: Path) -> list[tuple]:
+    with duckdb.connect(str(out / "warehouse" / "report.duckdb"), read_only=True) as con:
+        return con.execute(
+            "select period, version, country_code, metric, old_value, new_value from reporting.restatements order by all"
+        ).fetchall()
+
+
+def _rewrite(raw: Path, name: str, request_id: str, **changes) -> None:
+    path = raw / "requests" / name
+    lines = []
+    for line in path.read_text().splitlines():
+        try:
+            event = json.loads(line)
+        except json.JSONDecodeError:
+            lines.append(line)
+            continue
+        if event.get("request_id") == request_id:
+            event.update(changes)
+        lines.append(json.dumps(event))
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_rerun_is_idempotent_and_a_change_restates_exactly_the_affected_rows(tmp_path):
+    raw = e2e_drop(tmp_path / "raw")
+    run_in_process(raw, tmp_path)
+    tables_1, exports_1 = _tables(tmp_path), _exports(tmp_path)
+
+    # the same input again: identical tables, byte-identical export, a new version, no restatement
+    run_in_process(raw, tmp_path)
+    assert _tables(tmp_path) == tables_1
+    assert _exports(tmp_path) == exports_1
+    assert _versions(tmp_path) == [("2023-H2", 1), ("2023-H2", 2), ("2024-H1", 1), ("2024-H1", 2)]
+    assert _restatements(tmp_path) == []
+
+    # U2 (US, legal, 2023-H2) is now disclosed; D1 (DE, 2024-H1) changes too, but only 2023-H2 is run
+    _rewrite(raw, "2023.jsonl", "U2", outcome="disclosed")
+    _rewrite(raw, "2024.jsonl", "D1", outcome="rejected")
+    run_in_process(raw, tmp_path, period="2023-H2")
+    tables_3 = _tables(tmp_path)
+    changed = [row for row in tables_3["information_requests"] if row not in tables_1["information_requests"]]
+    assert [(r[0], r[3], r[9], r[11]) for r in changed] == [("2023-H2", "US", 2, 1.0)]
+    assert len(tables_3["information_requests"]) == len(tables_1["information_requests"])
+    # 2024-H1 was not run: its figures are untouched even though its input changed
+    assert [r for r in tables_3["information_requests"] if r[0] == "2024-H1"] == \
+           [r for r in tables_1["information_requests"] if r[0] == "2024-H1"]
+    assert _restatements(tmp_path) == [
+        ("2023-H2", 3, "US", "legal_disclosure_rate", 0.5, 1.0),
+        ("2023-H2", 3, "US", "legal_requests_disclosed", 1.0, 2.0),
+    ]
+    exports_3 = _exports(tmp_path)
+    assert exports_3["2024-H1/information_requests.csv"] == exports_1["2024-H1/information_requests.csv"]
+    assert exports_3["2023-H2/information_requests.csv"] != exports_1["2023-H2/information_requests.csv"]
+
+    # earlier versions stay queryable
+    with duckdb.connect(str(tmp_path / "warehouse" / "report.duckdb"), read_only=True) as con:
+        by_version = con.execute(
+            "select version, legal_requests_disclosed from reporting.information_requests_versions "
+            "where period = '2023-H2' and country_code = 'US' order by version"
+        ).fetchall()
+    assert by_version == [(1, 1), (2, 1), (3, 2)]
+
+    # now 2024-H1 is run: D1 no longer disclosed
+    run_in_process(raw, tmp_path, period="2024-H1")
+    assert ("2024-H1", 2, "DE", "legal_requests_disclosed", 2.0, 1.0) not in _restatements(tmp_path)
+    assert ("2024-H1", 3, "DE", "legal_requests_disclosed", 2.0, 1.0) in _restatements(tmp_path)
+
+
+# readers and writers -------------------------------------------------------------------------
+
+READER = """
+import sys, duckdb
+con = duckdb.connect(sys.argv[1], read_only=True)
+print(con.execute("select sum(total_requests) from reporting.information_requests").fetchone()[0], flush=True)
+sys.stdin.readline()
+print(con.execute("select sum(total_requests) from reporting.information_requests").fetchone()[0], flush=True)
+"""
+
+
+def _irr(args: list[str], raw: Path, out: Path, **kwargs) -> subprocess.Popen:
+    env = {**os.environ, "IRR_RAW_DIR": str(raw), "IRR_WAREHOUSE_DIR": str(out / "warehouse"),
+           "IRR_EXPORT_DIR": str(out / "exports")}
+    return subprocess.Popen([sys.executable, "-m", "dagster_project.cli", *args], env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs)
+
+
+def test_reader_holding_report_during_a_run(tmp_path):
+    raw = e2e_drop(tmp_path / "raw")
+    run_in_process(raw, tmp_path)
+    report = tmp_path / "warehouse" / "report.duckdb"
+    reader = subprocess.Popen([sys.executable, "-c", READER, str(report)], text=True,
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    assert reader.stdout.readline().strip() == "10"
+    _rewrite(raw, "2024.jsonl", "F1", request_type="legal")  # the count stays 10, the file is replaced
+    (raw / "requests" / "2025.jsonl").write_text(json.dumps({
+        "request_id": "N1", "updated_at": "2024-03-01T00:00:00Z", "received_at": "2024-03-01",
+        "country": "FR", "request_type": "legal", "outcome": "disclosed", "identifiers": []}) + "\n")
+    run = _irr(["run"], raw, tmp_path)
+    out, err = run.communicate(timeout=600)
+    assert run.returncode == 0, err[-2000:]
+    reader.stdin.write("\n")
+    reader.stdin.flush()
+    # the reader keeps its consistent (old) view; a new reader sees the new file
+    assert reader.stdout.readline().strip() == "10"
+    reader.wait(timeout=60)
+    with duckdb.connect(str(report), read_only=True) as con:
+        assert con.execute("select sum(total_requests) from reporting.information_requests").fetchone()[0] == 11
+    assert not list((tmp_path / "warehouse").glob(".report.duckdb.*"))
+
+
+def test_second_concurrent_run_fails_fast(tmp_path):
+    first = _irr(["run"], SAMPLE_RAW_DIR, tmp_path)
+    lock = tmp_path / "warehouse" / ".irr-run.lock"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not (lock.exists() and lock.read_text().strip()):
+        time.sleep(0.05)
+    assert lock.read_text().strip() == str(first.pid)
+    second = _irr(["run"], SAMPLE_RAW_DIR, tmp_path)
+    _, err = second.communicate(timeout=120)
+    assert second.returncode == 1
+    assert f"is locked by another irr run (pid {first.pid})" in err.strip().splitlines()[-1]
+    assert first.poll() is None  # the second one did not wait for the first to finish
+    _, err = first.communicate(timeout=600)
+    assert first.returncode == 0, err[-2000:]
+    assert lock.read_text() == ""  # released
