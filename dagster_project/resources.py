@@ -10,6 +10,8 @@ from dagster import ConfigurableResource
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_RAW_DIR = REPO_ROOT / "data" / "sample"
+# Dagster concurrency pool of every step that writes warehouse.duckdb (limit 1 in dagster_home/dagster.yaml).
+WAREHOUSE_POOL = "warehouse"
 
 
 class IrrPaths(ConfigurableResource):

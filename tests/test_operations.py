@@ -212,3 +212,26 @@ def test_second_concurrent_run_fails_fast(tmp_path):
     _, err = first.communicate(timeout=600)
     assert first.returncode == 0, err[-2000:]
     assert lock.read_text() == ""  # released
+
+
+def test_shipped_dagster_home_runs_one_run_at_a_time(tmp_path, monkeypatch):
+    from dagster import DagsterInstance
+
+    (tmp_path / "dagster.yaml").write_bytes((REPO / "dagster_home" / "dagster.yaml").read_bytes())
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    with DagsterInstance.get() as instance:
+        config = instance.get_concurrency_config()
+    assert config.run_queue_config.max_concurrent_runs == 1
+    assert config.pool_config.default_pool_limit == 1
+
+
+def test_every_warehouse_writer_is_in_the_warehouse_pool():
+    from dagster_project.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    writers = [("raw", "request_lines"), ("staging", "stg_requests__events"),
+               ("reporting", "information_requests"), ("reporting", "report_duckdb")]
+    from dagster import AssetKey
+
+    for key in writers:
+        assert graph.get(AssetKey(list(key))).pools == {"warehouse"}, key

@@ -15,7 +15,7 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtC
 
 from dagster_project.dbt_project import dbt_project
 from dagster_project.partitions import half_year_partitions, periods_of_window
-from dagster_project.resources import IrrPaths
+from dagster_project.resources import WAREHOUSE_POOL, IrrPaths
 
 PER_PERIOD = "tag:per_period"
 
@@ -48,6 +48,7 @@ def _point_dbt_at(paths: IrrPaths) -> None:
     exclude=PER_PERIOD,
     dagster_dbt_translator=TRANSLATOR,
     name="irr_dbt_models",
+    pool=WAREHOUSE_POOL,
 )
 def irr_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, paths: IrrPaths) -> Iterator[Any]:
     """Build (run and test) the seeds, staging, intermediate and data-quality models."""
@@ -63,6 +64,7 @@ def irr_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, paths: I
     partitions_def=half_year_partitions,
     backfill_policy=BackfillPolicy.single_run(),
     name="irr_dbt_period_models",
+    pool=WAREHOUSE_POOL,
 )
 def irr_dbt_period_models(context: AssetExecutionContext, dbt: DbtCliResource, paths: IrrPaths) -> Iterator[Any]:
     """Build the report marts for the run's half-years only (delete, then insert those periods)."""

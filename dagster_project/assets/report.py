@@ -14,7 +14,7 @@ from dagster import (
 from dagster_project.export import write_export
 from dagster_project.partitions import half_year_partitions, periods_of_window
 from dagster_project.publish import input_fingerprint, publish_report, record_publication
-from dagster_project.resources import IrrPaths
+from dagster_project.resources import WAREHOUSE_POOL, IrrPaths
 
 REPORT_TABLES = [
     AssetKey(["reporting", "information_requests"]),
@@ -55,7 +55,8 @@ def public_export(context: AssetExecutionContext, paths: IrrPaths) -> Materializ
 
 
 @asset(key=AssetKey(["reporting", "report_duckdb"]), group_name="exports", deps=[*REPORT_TABLES, EXPORT_KEY],
-       compute_kind="duckdb", partitions_def=half_year_partitions, backfill_policy=BackfillPolicy.single_run())
+       compute_kind="duckdb", partitions_def=half_year_partitions, backfill_policy=BackfillPolicy.single_run(),
+       pool=WAREHOUSE_POOL)
 def published_report(context: AssetExecutionContext, paths: IrrPaths) -> MaterializeResult:
     """Version the run's half-years (restatements included) and swap in `report.duckdb`."""
     fingerprint = input_fingerprint(paths.raw_path)
