@@ -4,6 +4,7 @@ from dagster import AssetSelection, Definitions, define_asset_job, in_process_ex
 from dagster_dbt import DbtCliResource
 
 from dagster_project.assets.dbt import irr_dbt_models, irr_dbt_period_models
+from dagster_project.assets.quality import data_quality_account
 from dagster_project.assets.raw import raw_account_identifiers, raw_request_lines, raw_short_links, raw_videos
 from dagster_project.assets.report import public_export, published_report
 from dagster_project.dbt_project import dbt_project
@@ -23,7 +24,7 @@ irr_report_job = define_asset_job(
 )
 # The two halves `irr run` uses: load and build once, then the periods found in the drop.
 irr_load_job = define_asset_job(
-    "irr_load", selection=AssetSelection.assets(*RAW_ASSETS, irr_dbt_models),
+    "irr_load", selection=AssetSelection.assets(*RAW_ASSETS, irr_dbt_models, data_quality_account),
     description="Load the drop and build the staging, intermediate and data-quality models.",
 )
 irr_periods_job = define_asset_job(
@@ -32,7 +33,7 @@ irr_periods_job = define_asset_job(
 )
 
 defs = Definitions(
-    assets=[*RAW_ASSETS, irr_dbt_models, *PERIOD_ASSETS],
+    assets=[*RAW_ASSETS, irr_dbt_models, data_quality_account, *PERIOD_ASSETS],
     jobs=[irr_report_job, irr_load_job, irr_periods_job],
     schedules=[half_yearly_report],
     resources={

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import duckdb
 
+from dagster_project.crash import crashpoint
+
 HEADER = (
     "replication_info", "entity", "aspect", "metric_name", "period", "period_value",
     "policy", "policy_value", "task", "task_value", "location", "location_value",
@@ -105,7 +107,10 @@ def write_export(con: duckdb.DuckDBPyConnection, export_dir: Path, period: str) 
     """Write `<export_dir>/<period>/information_requests.csv` atomically; returns its path."""
     target = export_dir / period / "information_requests.csv"
     target.parent.mkdir(parents=True, exist_ok=True)
+    for stale in target.parent.glob(f".{target.name}.*.tmp"):
+        stale.unlink()  # left by a run that died while exporting
     tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     tmp.write_bytes(render_csv(export_rows(con, period)))
+    crashpoint("export_before_rename")
     os.replace(tmp, target)
     return target

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import duckdb
 
+from dagster_project.crash import crashpoint
+
 MEASURES = (
     "legal_requests", "emergency_requests", "preservation_requests", "total_requests",
     "legal_requests_disclosed", "emergency_requests_disclosed",
@@ -26,6 +28,7 @@ VERSION_COLUMNS = (
     "period", "version", "run_id", "published_at", "input_fingerprint",
     "total_requests", "legal_requests", "emergency_requests", "preservation_requests",
 )
+VERSIONED = ("report_versions", "information_requests_versions", "restatements")
 RESTATEMENT_COLUMNS = ("period", "version", "country_code", "metric", "old_value", "new_value")
 
 # The only columns that leave the warehouse: an allow-list, so no identifier can follow.
@@ -42,7 +45,9 @@ create schema if not exists reporting;
 create table if not exists reporting.report_versions (
     period varchar, version integer, run_id varchar, published_at timestamp with time zone,
     input_fingerprint varchar, total_requests bigint, legal_requests bigint,
-    emergency_requests bigint, preservation_requests bigint
+    emergency_requests bigint, preservation_requests bigint,
+    -- false until report.duckdb holding this version has replaced the previous one
+    is_published boolean
 );
 create table if not exists reporting.information_requests_versions as
     select 0::integer as version, * from reporting.information_requests limit 0;
@@ -75,8 +80,19 @@ def input_fingerprint(raw_dir: Path) -> str:
 def record_publication(
     con: duckdb.DuckDBPyConnection, periods: list[str], run_id: str, fingerprint: str
 ) -> list[Publication]:
-    """Give each period with figures a new version; record what changed since the previous one."""
+    """Give each period with figures a new (pending) version; record what changed since the previous one.
+
+    Versions of a run that died before `mark_published` are removed first, so numbers stay
+    consecutive and a version exists only if it was published.
+    """
     con.execute(_DDL)
+    con.execute("begin")
+    for table in ("information_requests_versions", "restatements"):
+        con.execute(
+            f"delete from reporting.{table} where (period, version) in "
+            "(select period, version from reporting.report_versions where not is_published)"
+        )
+    con.execute("delete from reporting.report_versions where not is_published")
     published_at = datetime.now(timezone.utc)
     unpivot = " union all ".join(
         f"select period, country_code, '{m}' as metric, {m}::double as value from {{src}}" for m in MEASURES
@@ -120,41 +136,55 @@ def record_publication(
         con.execute(
             """
             insert into reporting.report_versions
-            select ?, ?, ?, ?, ?, total_requests, legal_requests, emergency_requests, preservation_requests
+            select ?, ?, ?, ?, ?, total_requests, legal_requests, emergency_requests, preservation_requests,
+                false
             from reporting.information_requests_global where period = ?
             """,
             [period, version, run_id, published_at, fingerprint, period],
         )
         out.append(Publication(period, version, restated))
+    con.execute("commit")
     return out
 
 
-def publish_report(warehouse_db: Path, report_db: Path) -> dict[str, int]:
-    """Copy the allow-listed reporting tables into a new file and rename it over `report_db`."""
+def mark_published(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
+    con.execute("update reporting.report_versions set is_published = true where run_id = ?", [run_id])
+
+
+def publish_report(con: duckdb.DuckDBPyConnection, report_db: Path, run_id: str) -> dict[str, int]:
+    """Copy the allow-listed reporting tables into a new file and rename it over `report_db`.
+
+    `con` is a connection to the warehouse; versions still pending are included only for `run_id`.
+    """
     report_db.parent.mkdir(parents=True, exist_ok=True)
+    for stale in report_db.parent.glob(f".{report_db.name}.*.tmp"):
+        stale.unlink()  # left by a run that died while publishing
     tmp = report_db.with_name(f".{report_db.name}.{os.getpid()}.tmp")
-    tmp.unlink(missing_ok=True)
     counts: dict[str, int] = {}
-    con = duckdb.connect(str(tmp))
+    con.execute("attach ? as report_tmp", [str(tmp)])
     try:
-        con.execute("attach ? as wh (read_only)", [str(warehouse_db)])
-        con.execute("create schema reporting")
+        con.execute("create schema report_tmp.reporting")
         for table, columns in REPORT_TABLES.items():
             exists = con.execute(
-                "select count(*) from duckdb_tables() where database_name = 'wh' "
+                "select count(*) from duckdb_tables() where database_name = current_database() "
                 "and schema_name = 'reporting' and table_name = ?", [table]
             ).fetchone()[0]
             if not exists:
                 continue
+            where = ""
+            if table in VERSIONED:
+                where = (" where (period, version) in (select period, version from reporting.report_versions "
+                         "where is_published or run_id = $run_id)")
             column_list = ", ".join(columns)
             con.execute(
-                f"create table reporting.{table} as "
-                f"select {column_list} from wh.reporting.{table} order by all"
+                f"create table report_tmp.reporting.{table} as "
+                f"select {column_list} from reporting.{table}{where} order by all",
+                {"run_id": run_id} if where else {},
             )
-            counts[table] = con.execute(f"select count(*) from reporting.{table}").fetchone()[0]
-        con.execute("detach wh")
-        con.execute("checkpoint")
+            counts[table] = con.execute(f"select count(*) from report_tmp.reporting.{table}").fetchone()[0]
     finally:
-        con.close()
+        con.execute("detach report_tmp")
+    crashpoint("publish_before_rename")
     os.replace(tmp, report_db)
+    crashpoint("publish_after_rename")
     return counts

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +29,8 @@ class FileLines:
     file_name: str
     lines: list[str]
     valid_utf8: list[bool]
+    has_nul: list[bool]
+    unreadable: str | None = None  # why the file as a whole could not be read
 
 
 def request_files(raw_dir: Path) -> list[Path]:
@@ -44,11 +47,11 @@ def request_files(raw_dir: Path) -> list[Path]:
 def read_lines(path: Path) -> FileLines:
     """Split a (possibly gzipped) file into lines without their line ends, numbered by position."""
     data = path.read_bytes()
-    if data[:2] == b"\x1f\x8b":
+    if data[:2] == b"\x1f\x8b" or path.name.endswith(".gz"):
         try:
             data = gzip.decompress(data)
-        except (OSError, EOFError) as exc:
-            raise DropError(f"requests/{path.name} is not a readable gzip file: {exc}") from exc
+        except (OSError, EOFError, zlib.error) as exc:
+            return FileLines(path.name, [], [], [], unreadable=f"not a readable gzip file ({exc})")
     if data.startswith(UTF8_BOM):
         data = data[len(UTF8_BOM):]
     chunks = data.split(b"\n")
@@ -56,6 +59,7 @@ def read_lines(path: Path) -> FileLines:
         chunks.pop()  # the line end of the last line, not a line of its own
     lines: list[str] = []
     valid: list[bool] = []
+    nul: list[bool] = []
     for chunk in chunks:
         if chunk.endswith(b"\r"):
             chunk = chunk[:-1]
@@ -65,12 +69,10 @@ def read_lines(path: Path) -> FileLines:
         except UnicodeDecodeError:
             text = chunk.decode("utf-8", errors="replace")
             ok = False
-        if "\x00" in text:
-            text = text.replace("\x00", "\ufffd")
-            ok = False
-        lines.append(text)
+        lines.append(text.replace("\x00", "\ufffd"))
         valid.append(ok)
-    return FileLines(path.name, lines, valid)
+        nul.append("\x00" in text)
+    return FileLines(path.name, lines, valid, nul)
 
 
 def load_request_lines(con: duckdb.DuckDBPyConnection, raw_dir: Path) -> dict[str, int]:
@@ -80,23 +82,32 @@ def load_request_lines(con: duckdb.DuckDBPyConnection, raw_dir: Path) -> dict[st
         """
         create or replace table raw.request_lines (
             file_name varchar, file_index integer, line_number bigint,
-            line_text varchar, is_valid_utf8 boolean
+            line_text varchar, is_valid_utf8 boolean, has_nul_byte boolean,
+            is_unreadable_file boolean
         )
         """
     )
     counts: dict[str, int] = {}
     for index, path in enumerate(request_files(raw_dir), start=1):
         content = read_lines(path)
+        if content.unreadable is not None:
+            # one row stands for the whole file, so that it is counted and quarantined
+            con.execute(
+                "insert into raw.request_lines values (?, ?, 0, ?, true, false, true)",
+                [content.file_name, index, content.unreadable],
+            )
+            counts[content.file_name] = 1
+            continue
         counts[content.file_name] = len(content.lines)
         if not content.lines:
             continue
         con.execute(
             """
             insert into raw.request_lines
-            select ?, ?, generate_subscripts(l, 1), unnest(l), unnest(v)
-            from (select ?::varchar[] as l, ?::boolean[] as v)
+            select ?, ?, generate_subscripts(l, 1), unnest(l), unnest(v), unnest(n), false
+            from (select ?::varchar[] as l, ?::boolean[] as v, ?::boolean[] as n)
             """,
-            [content.file_name, index, content.lines, content.valid_utf8],
+            [content.file_name, index, content.lines, content.valid_utf8, content.has_nul],
         )
     return counts
 

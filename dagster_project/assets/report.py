@@ -13,7 +13,7 @@ from dagster import (
 
 from dagster_project.export import write_export
 from dagster_project.partitions import half_year_partitions, periods_of_window
-from dagster_project.publish import input_fingerprint, publish_report, record_publication
+from dagster_project.publish import input_fingerprint, mark_published, publish_report, record_publication
 from dagster_project.resources import WAREHOUSE_POOL, IrrPaths
 
 REPORT_TABLES = [
@@ -60,9 +60,12 @@ def public_export(context: AssetExecutionContext, paths: IrrPaths) -> Materializ
 def published_report(context: AssetExecutionContext, paths: IrrPaths) -> MaterializeResult:
     """Version the run's half-years (restatements included) and swap in `report.duckdb`."""
     fingerprint = input_fingerprint(paths.raw_path)
+    run_id = context.run.run_id
     with duckdb.connect(str(paths.warehouse_db)) as con:
         periods = run_periods(context, con)
-        publications = record_publication(con, periods, context.run.run_id, fingerprint)
+        publications = record_publication(con, periods, run_id, fingerprint)
+        counts = publish_report(con, paths.report_db, run_id)
+        mark_published(con, run_id)
         restated = con.execute(
             "select r.period, r.version, r.country_code, r.metric, r.old_value, r.new_value "
             "from reporting.restatements as r "
@@ -70,7 +73,6 @@ def published_report(context: AssetExecutionContext, paths: IrrPaths) -> Materia
             "using (period, version) order by all limit 50",
             [[p.period for p in publications], [p.version for p in publications]],
         ).fetchall()
-    counts = publish_report(paths.warehouse_db, paths.report_db)
     with duckdb.connect(str(paths.report_db), read_only=True) as con:
         totals = con.execute(
             "select period, total_requests, legal_requests, emergency_requests, preservation_requests "

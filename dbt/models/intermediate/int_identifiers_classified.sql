@@ -23,8 +23,10 @@ texts as (
 normalized as (
     select
         *,
+        length(raw_value) > {{ var('max_identifier_length') }} as is_too_long,
         -- NFKC, invisible characters removed, whitespace collapsed and trimmed
-        irr_normalize_text(raw_value) as txt
+        case when length(raw_value) <= {{ var('max_identifier_length') }}
+            then irr_normalize_text(raw_value) end as txt
     from texts
 ),
 
@@ -80,6 +82,7 @@ classified as (
     select
         *,
         case
+            when is_too_long then 'invalid'
             when txt is null or txt = '' then 'invalid'
             when is_platform_url and short_code <> '' then 'short_link'
             when is_platform_url and url_video_id is not null then 'video'
@@ -97,6 +100,7 @@ classified as (
             else 'invalid'
         end as kind,
         case
+            when is_too_long then 'identifier too long'
             when txt is null or txt = '' then 'empty'
             when is_platform_url and short_code <> '' then 'short_link'
             when is_platform_url and url_video_id is not null then 'video_url'

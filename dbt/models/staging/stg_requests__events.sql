@@ -24,6 +24,9 @@ parsed as (
         file_index,
         line_number,
         is_valid_utf8,
+        has_nul_byte,
+        is_unreadable_file,
+        case when is_unreadable_file then line_text end as unreadable_reason,
         trim(line_text) = '' as is_blank,
         json_valid(line_text) as is_json,
         case when json_valid(line_text) then json_type(line_text::json) end as json_kind,
@@ -48,9 +51,11 @@ fields as (
         doc ->> '$.request_id' as request_id_text,
         trim(doc ->> '$.updated_at') as updated_at_text,
         trim(doc ->> '$.received_at') as received_at_text,
-        lower(trim(doc ->> '$.country')) as country_text,
-        lower(trim(doc ->> '$.request_type')) as request_type_text,
-        lower(trim(doc ->> '$.outcome')) as outcome_text,
+        -- NFKC and invisible characters removed: full-width letters and zero-width marks
+        -- do not make an otherwise valid value unknown
+        lower(irr_normalize_text(doc ->> '$.country')) as country_text,
+        lower(irr_normalize_text(doc ->> '$.request_type')) as request_type_text,
+        lower(irr_normalize_text(doc ->> '$.outcome')) as outcome_text,
         doc -> '$.identifiers' as identifiers_json,
         doc ->> '$.legal_process' as legal_process_text,
         doc ->> '$.agency' as agency_text
@@ -85,6 +90,8 @@ checked as (
         *,
         case
             when not is_valid_utf8 then 'invalid UTF-8'
+            when has_nul_byte then 'NUL byte in line'
+            when is_unreadable_file then 'unreadable file: ' || unreadable_reason
             when is_blank then 'blank line'
             when not is_json then 'invalid JSON'
             when json_kind <> 'OBJECT' then 'not a JSON object'
@@ -95,6 +102,11 @@ checked as (
             when updated_at_type <> 'VARCHAR' or updated_at_utc is null then 'invalid updated_at'
             when coalesce(received_at_type, 'NULL') = 'NULL' then 'missing received_at'
             when received_at_type <> 'VARCHAR' or received_at_utc is null then 'invalid received_at'
+            when received_at_utc < '{{ var("first_reported_day") }}'::timestamp
+                then 'received_at before the first reported half-year'
+            -- a day of slack for clocks; anything later cannot have happened yet
+            when received_at_utc > now() at time zone 'UTC' + interval 1 day then 'received_at in the future'
+            when updated_at_utc > now() at time zone 'UTC' + interval 1 day then 'updated_at in the future'
             when coalesce(country_type, 'NULL') = 'NULL' then 'missing country'
             when country_type <> 'VARCHAR' or country_code is null then 'unknown country'
             when coalesce(request_type_type, 'NULL') = 'NULL' then 'missing request_type'
