@@ -51,7 +51,10 @@ def _one_line(error) -> str:
             if line.startswith(("Failure in ", "Runtime Error in ", "Compilation Error in ")):
                 detail = lines[i + 1] if i + 1 < len(lines) else ""
                 return f"dbt: {line} {detail}".strip()
-    root = chain[-1].message.strip() if chain else ""
+    # the first error that is not Dagster's own wrapper says what went wrong in our words
+    told = [err for err in chain if not err.message.startswith("dagster._core.errors.")
+            and "Error occurred while executing" not in err.message.splitlines()[0]]
+    root = (told[0] if told else chain[-1]).message.strip() if chain else ""
     first = root.splitlines()[0] if root else "unknown error"
     return re.sub(r"^[\w.]+(Error|Exception|Failure): ", "", first)
 

@@ -21,6 +21,10 @@ resolved as (
     select * from {{ ref('int_identifiers_resolved') }}
 ),
 
+directory as (
+    select * from {{ ref('stg_directory__account_identifiers') }}
+),
+
 unresolved as (
     select kind, count(*) as n
     from (
@@ -58,6 +62,9 @@ rows as (
     select 'invalid identifiers', invalid_reason, count(*) from identifiers where not is_valid group by all
     union all
     select 'unresolved identifiers', kind, n from unresolved
+    union all
+    select 'directory', 'rows with a reversed validity interval (ignored)', count(*)
+    from directory where not is_interval_ordered
 )
 
 select section, item, value::bigint as value from rows

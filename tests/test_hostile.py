@@ -1,0 +1,257 @@
+"""Hostile input: each kind of bad input is quarantined or counted as invalid with the right
+reason, the run succeeds, and nothing else changes (the baseline figures stay exact)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import os
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from contract_cases import ACCOUNTS, SHORT_LINKS, VIDEOS
+from drops import REMOVE, event, run_in_process, write_drop
+from test_end_to_end import COLUMNS, EXPECTED_BY_COUNTRY, _approx, e2e_drop
+
+H = "2022-03-01T00:00:00Z"  # the hostile requests that are accepted live in 2022-H1, apart from the baseline
+
+
+def line(obj) -> bytes:
+    return json.dumps(obj, ensure_ascii=False).encode("utf-8")
+
+
+def hostile_event(rid: str, **fields) -> dict:
+    return event(rid, ["@jane.doe"], **{"received_at": H, "updated_at": H, **fields})
+
+
+# file name -> (bytes, expected quarantine reasons of its lines, in order)
+QUARANTINED: dict[str, tuple[bytes, list[str]]] = {
+    "h01_truncated.jsonl": (b'{"request_id": "h1", "updated_at": "2023-', ["invalid JSON"]),
+    "h02_array.jsonl": (b"[1, 2, 3]", ["not a JSON object"]),
+    "h03_string.jsonl": (b'"just a string"', ["not a JSON object"]),
+    "h04_number.jsonl": (b"42", ["not a JSON object"]),
+    "h05_invalid_utf8.jsonl": (line(hostile_event("h5", agency="X")).replace(b'"X"', b'"\xff\xfe"'), ["invalid UTF-8"]),
+    "h06_nul.jsonl": (line(hostile_event("h6", agency="X")).replace(b'"X"', b'"a\x00b"'), ["NUL byte in line"]),
+    "h07_id_number.jsonl": (line(hostile_event("h7", request_id=7)), ["request_id is not a string"]),
+    "h08_identifiers_object.jsonl": (line(hostile_event("h8", identifiers={"a": 1})), ["identifiers is not an array"]),
+    "h09_country_number.jsonl": (line(hostile_event("h9", country=840)), ["unknown country"]),
+    "h10_received_number.jsonl": (line(hostile_event("h10", received_at=20230101)), ["invalid received_at"]),
+    "h11_missing_id.jsonl": (line(hostile_event("h11", request_id=REMOVE)), ["missing request_id"]),
+    "h12_null_outcome.jsonl": (line(hostile_event("h12", outcome=None)), ["missing outcome"]),
+    "h13_missing_identifiers.jsonl": (line(hostile_event("h13", identifiers=REMOVE)), ["missing identifiers"]),
+    "h14_unknown_country.jsonl": (line(hostile_event("h14", country="Atlantis")), ["unknown country"]),
+    "h15_unknown_type.jsonl": (line(hostile_event("h15", request_type="subpoena")), ["unknown request_type"]),
+    "h16_unknown_outcome.jsonl": (line(hostile_event("h16", outcome="maybe")), ["unknown outcome"]),
+    "h17_impossible_date.jsonl": (line(hostile_event("h17", received_at="2023-02-30")), ["invalid received_at"]),
+    "h18_far_future.jsonl": (line(hostile_event("h18", received_at="2999-01-01", updated_at="2999-01-02T00:00:00Z")),
+                             ["received_at in the future"]),
+    "h19_far_past.jsonl": (line(hostile_event("h19", received_at="1999-05-01")),
+                           ["received_at before the first reported half-year"]),
+    "h20_formula_country.jsonl": (line(hostile_event("h20", country='=HYPERLINK("http://x","US")')), ["unknown country"]),
+    "h21_sql_type.jsonl": (line(hostile_event("h21", request_type="legal'; drop table reporting.information_requests; --")),
+                           ["unknown request_type"]),
+    "h22_zone_name.jsonl": (line(hostile_event("h22", updated_at="2022-03-01T00:00:00 Europe/Paris")),
+                            ["invalid updated_at"]),
+    "h23_empty_id.jsonl": (line(hostile_event("h23", request_id="  ")), ["empty request_id"]),
+    "h24_blank_lines.jsonl": (b"\n   ", ["blank line", "blank line"]),
+    "h25_legal_process_number.jsonl": (line(hostile_event("h25", legal_process=5)), ["legal_process is not a string"]),
+    "h26_not_jsonl.txt": (b"hello\nworld", ["invalid JSON", "invalid JSON"]),
+    "h27_sql_formula_id.jsonl": (line(hostile_event("h27", request_id="=1+1", country="Narnia")), ["unknown country"]),
+    "h28_empty.jsonl": (b"", []),
+}
+
+# request id -> (country code, expected accounts specified); each accepted in 2022-H1 as legal, disclosed
+ACCEPTED: dict[str, tuple[str, int]] = {
+    "H-BOM": ("NO", 1),
+    "H-CRLF": ("SE", 1),
+    "H-FULLWIDTH": ("FI", 1),
+    "H-ZERO-WIDTH": ("DK", 1),
+    "x'); drop table t;--": ("IS", 1),
+    "H-FORMULA": ("EE", 1),
+    "H-10MB": ("LV", 1),
+    "H-100K": ("LT", 1),
+    "H-DUPLICATE": ("IE", 1),
+    "H-WRONG-TYPES": ("AT", 0),
+    "H-LATER-BROKEN": ("PT", 1),
+}
+# request id -> invalid identifier reasons it must list
+INVALID: dict[str, list[str]] = {
+    "x'); drop table t;--": ["unrecognised text"],
+    "H-FORMULA": ["unrecognised text"],
+    "H-10MB": ["identifier too long"],
+    "H-WRONG-TYPES": ["item is not a string or object"] * 4 + ["object without a string value"],
+}
+SQL = "'; drop table reporting.information_requests; --"
+FORMULA = '=HYPERLINK("http://evil.example","click")'
+
+
+def hostile_drop(root: Path) -> Path:
+    raw = e2e_drop(root)
+    requests = raw / "requests"
+    for name, (data, _) in QUARANTINED.items():
+        (requests / name).write_bytes(data + (b"\n" if data else b""))
+    (requests / "h29_broken.jsonl.gz").write_bytes(b"this is not gzip")
+    (requests / "a01_bom.jsonl").write_bytes(b"\xef\xbb\xbf" + line(hostile_event("H-BOM", country="NO")) + b"\n")
+    (requests / "a02_crlf.jsonl").write_bytes(
+        line(hostile_event("H-CRLF", country="SE", outcome="pending")) + b"\r\n"
+        + line(hostile_event("H-CRLF", country="SE", updated_at="2022-03-02T00:00:00Z")) + b"\r\n")
+    (requests / "a03_fullwidth.jsonl").write_bytes(line(event(
+        "H-FULLWIDTH", ["＠ｊａｎｅ．ｄｏｅ", "ｊａｎｅ．ｄｏｅ＠ｅｘａｍｐｌｅ．ｃｏｍ"], country="ＦＩ",
+        request_type="ＬＥＧＡＬ", received_at=H, updated_at=H)) + b"\n")
+    (requests / "a04_zero_width.jsonl").write_bytes(line(event(
+        "H-ZERO-WIDTH", ["\u202ejane.doe\u202c", "jane\u200b.doe@example.com"], country="D\u200bK",
+        request_type="le\u200egal", outcome="disc\u200dlosed", received_at=H, updated_at=H)) + b"\n")
+    (requests / "a05_sql.jsonl").write_bytes(line(event(
+        "x'); drop table t;--", ["@jane.doe", SQL], country="IS", agency=SQL, legal_process=SQL,
+        received_at=H, updated_at=H)) + b"\n")
+    (requests / "a06_formula.jsonl").write_bytes(line(event(
+        "H-FORMULA", ["@jane.doe", FORMULA], country="EE", agency=FORMULA, legal_process=FORMULA,
+        received_at=H, updated_at=H)) + b"\n")
+    (requests / "a07_10mb.jsonl").write_bytes(line(event(
+        "H-10MB", ["a" * 10_000_000, "@jane.doe"], country="LV", received_at=H, updated_at=H)) + b"\n")
+    (requests / "a08_100k.jsonl").write_bytes(line(event(
+        "H-100K", ["@jane.doe", "jane.doe@example.com"] * 50_000, country="LT", received_at=H, updated_at=H)) + b"\n")
+    duplicate = line(hostile_event("H-DUPLICATE", country="IE"))
+    (requests / "a09_duplicate.jsonl").write_bytes(duplicate + b"\n" + duplicate + b"\n")
+    (requests / "a10_wrong_types.jsonl").write_bytes(line(event(
+        "H-WRONG-TYPES", [None, 5, True, ["@x"], {"value": 5}], country="AT", received_at=H, updated_at=H)) + b"\n")
+    (requests / "a11_later_broken.jsonl").write_bytes(
+        line(hostile_event("H-LATER-BROKEN", country="PT")) + b"\n"
+        + line(hostile_event("H-LATER-BROKEN", country="PT", outcome="not_a_thing",
+                             updated_at="2022-04-01T00:00:00Z")) + b"\n")
+    # a directory row with a reversed interval: never valid, so jane.doe still refers to JANE only
+    with (raw / "directory" / "account_identifiers.csv").open("a") as handle:
+        handle.write("6800000000000000099,username,jane.doe,2024-01-01T00:00:00Z,2020-01-01T00:00:00Z\n")
+    return raw
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory):
+    root = tmp_path_factory.mktemp("hostile")
+    run_in_process(hostile_drop(root / "raw"), root)  # raises if the run fails
+    con = duckdb.connect(str(root / "warehouse" / "warehouse.duckdb"), read_only=True)
+    yield con, root
+    con.close()
+
+
+def test_corpus_has_at_least_30_kinds():
+    # quarantined files + the broken gzip + accepted-but-hostile requests + the reversed interval
+    assert len(QUARANTINED) + 1 + len(ACCEPTED) + 1 >= 30
+
+
+@pytest.mark.parametrize("name", sorted(QUARANTINED))
+def test_bad_line_is_quarantined_with_its_reason(hostile, name):
+    con, _ = hostile
+    got = [r[0] for r in con.execute(
+        "select quarantine_reason from dq.dq_quarantined_lines where file_name = ? order by line_number", [name]
+    ).fetchall()]
+    assert got == QUARANTINED[name][1]
+
+
+def test_unreadable_gzip_is_one_quarantined_row(hostile):
+    con, _ = hostile
+    got = con.execute(
+        "select line_number, quarantine_reason from dq.dq_quarantined_lines where file_name = 'h29_broken.jsonl.gz'"
+    ).fetchall()
+    assert len(got) == 1 and got[0][0] == 0
+    assert got[0][1].startswith("unreadable file: not a readable gzip file")
+
+
+def test_later_broken_event_is_quarantined(hostile):
+    con, _ = hostile
+    got = con.execute(
+        "select line_number, quarantine_reason from dq.dq_quarantined_lines where file_name = 'a11_later_broken.jsonl'"
+    ).fetchall()
+    assert got == [(2, "unknown outcome")]
+
+
+@pytest.mark.parametrize("request_id", sorted(ACCEPTED))
+def test_hostile_but_valid_request_is_counted_exactly(hostile, request_id):
+    con, _ = hostile
+    country, accounts = ACCEPTED[request_id]
+    got = con.execute(
+        "select period, country_code, request_type, outcome, accounts_specified "
+        "from intermediate.int_requests_counted where request_id = ?", [request_id]
+    ).fetchall()
+    assert got == [("2022-H1", country, "legal", "disclosed", accounts)]
+
+
+@pytest.mark.parametrize("request_id", sorted(INVALID))
+def test_hostile_identifiers_are_invalid_with_reason(hostile, request_id):
+    con, _ = hostile
+    got = [r[0] for r in con.execute(
+        "select invalid_reason from dq.dq_invalid_identifiers where request_id = ? order by item_index", [request_id]
+    ).fetchall()]
+    assert got == INVALID[request_id]
+
+
+def test_baseline_figures_unchanged(hostile):
+    _, root = hostile
+    with duckdb.connect(str(root / "warehouse" / "report.duckdb"), read_only=True) as con:
+        rows = con.execute(
+            f"select {', '.join(COLUMNS)} from reporting.information_requests where period <> '2022-H1' order by all"
+        ).fetchall()
+        hostile_rows = con.execute(
+            "select country_code, total_requests from reporting.information_requests where period = '2022-H1' order by 1"
+        ).fetchall()
+    assert rows == _approx(EXPECTED_BY_COUNTRY)
+    assert hostile_rows == sorted((c, 1) for c, _ in ACCEPTED.values())
+
+
+def test_reversed_interval_is_ignored_and_counted(hostile):
+    con, _ = hostile
+    got = con.execute(
+        "select value from dq.dq_run_summary where section = 'directory'"
+    ).fetchall()
+    assert got == [(1,)]
+
+
+def test_rows_in_equal_rows_reported_plus_quarantined(hostile):
+    con, _ = hostile
+    read = con.execute("select value from dq.dq_run_summary where section = 'lines' and item = 'read'").fetchone()[0]
+    accepted = con.execute("select value from dq.dq_run_summary where section = 'lines' and item = 'accepted'").fetchone()[0]
+    quarantined = con.execute("select count(*) from dq.dq_quarantined_lines").fetchone()[0]
+    assert read == accepted + quarantined
+    expected_quarantined = sum(len(r) for _, r in QUARANTINED.values()) + 1 + 1 + 1  # gzip, later-broken, e2e's broken line
+    assert quarantined == expected_quarantined
+
+
+def test_export_has_no_formula_cells(hostile):
+    _, root = hostile
+    for path in (root / "exports").rglob("*.csv"):
+        for cell in (c for row in path.read_text().splitlines() for c in row.split(",")):
+            assert not cell.startswith(("=", "+", "@")) or cell.replace(".", "", 1).lstrip("+-").isdigit(), (path, cell)
+
+
+# malformed directory files fail the run with a one-line reason ---------------------------------
+
+def _irr_run(raw: Path, out: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "IRR_RAW_DIR": str(raw), "IRR_WAREHOUSE_DIR": str(out / "wh"),
+           "IRR_EXPORT_DIR": str(out / "ex")}
+    return subprocess.run([sys.executable, "-m", "dagster_project.cli", "run"], env=env,
+                          capture_output=True, text=True, timeout=600)
+
+
+def _small_drop(root: Path) -> Path:
+    return write_drop(root, {"a.jsonl": [event("R1", ["@jane.doe"])]}, ACCOUNTS, VIDEOS, SHORT_LINKS)
+
+
+def test_parquet_file_that_is_not_parquet_fails_the_run(tmp_path):
+    raw = _small_drop(tmp_path / "raw")
+    (raw / "directory" / "videos.csv").unlink()
+    (raw / "directory" / "videos.parquet").write_bytes(b"video_id,account_id\n1,2\n")
+    result = _irr_run(raw, tmp_path)
+    assert result.returncode == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("irr: run failed: raw__videos: directory/videos.parquet cannot be read")
+
+
+def test_directory_held_twice_fails_the_run(tmp_path):
+    raw = _small_drop(tmp_path / "raw")
+    (raw / "directory" / "short_links.csv.gz").write_bytes(b"")
+    result = _irr_run(raw, tmp_path)
+    assert result.returncode == 1
+    assert "directory/ holds short_links more than once" in result.stderr.strip().splitlines()[-1]
