@@ -46,7 +46,8 @@ def _one_line(error) -> str:
         chain.append(error)
         error = getattr(error, "cause", None)
     for err in chain:
-        lines = [line.strip() for line in err.message.splitlines() if line.strip()]
+        plain = re.sub(r"\x1b\[[0-9;]*m", "", err.message)  # dbt colours its output
+        lines = [line.strip() for line in plain.splitlines() if line.strip()]
         for i, line in enumerate(lines):
             if line.startswith(("Failure in ", "Runtime Error in ", "Compilation Error in ")):
                 detail = lines[i + 1] if i + 1 < len(lines) else ""
@@ -98,6 +99,16 @@ def _execute(job, instance, **kwargs):
     return result
 
 
+def _materialization_metadata(results) -> dict[str, dict]:
+    """Asset key -> metadata of every materialisation of the given results, as text."""
+    out: dict[str, dict] = {}
+    for result in results:
+        for event in result.get_asset_materialization_events():
+            mat = event.step_materialization_data.materialization
+            out[mat.asset_key.to_user_string()] = {k: str(v.value) for k, v in mat.metadata.items()}
+    return out
+
+
 def run(period: str | None) -> dict:
     """Load the drop, then build, export and publish one period or every period in it.
 
@@ -126,7 +137,7 @@ def run(period: str | None) -> dict:
         keys = half_year_partitions.get_partition_keys()
         first, last = partition_key_to_period(keys[0]), partition_key_to_period(keys[-1])
         with DagsterInstance.ephemeral() as instance:
-            _execute(defs.resolve_job_def("irr_load"), instance)
+            loaded = _execute(defs.resolve_job_def("irr_load"), instance)
             with duckdb.connect(str(paths.warehouse_db), read_only=True) as con:
                 found = [r[0] for r in con.execute(
                     "select distinct period from staging.stg_requests__current order by period"
@@ -148,7 +159,8 @@ def run(period: str | None) -> dict:
                     "dagster/asset_partition_range_start": period_to_partition_key(wanted[0]),
                     "dagster/asset_partition_range_end": period_to_partition_key(wanted[-1]),
                 })
-    return {"paths": paths, "run_id": result.run_id, "periods": wanted}
+    return {"paths": paths, "run_id": result.run_id, "periods": wanted,
+            "metadata": _materialization_metadata([loaded, result])}
 
 
 def _print_summary(paths) -> None:

@@ -1,0 +1,64 @@
+"""Quality gates: the checks that guard the figures exist, and a failing one blocks publication."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from dagster_project.dbt_project import dbt_project
+from drops import run_in_process
+from test_end_to_end import e2e_drop
+
+# (model the test is attached to, fragment of the test's name) for every gate of the issue
+GATES = [
+    ("stg_requests__current", "unique_stg_requests__current_request_id"),
+    ("stg_requests__events", "accepted_values_stg_requests__events_request_type"),
+    ("stg_requests__events", "accepted_values_stg_requests__events_outcome"),
+    ("stg_requests__events", "relationships_stg_requests__events_country_code"),
+    ("information_requests", "total_requests_legal_requests_emergency_requests_preservation_requests"),
+    ("information_requests", "legal_requests_disclosed_legal_requests_and_emergency_requests_disclosed"),
+    ("information_requests", "legal_disclosure_rate_is_null_or_legal_disclosure_rate_0_and"),
+    ("information_requests", "emergency_disclosure_rate_is_null_or_emergency_disclosure_rate_0_and"),
+    ("information_requests", "legal_accounts_specified_0"),
+    ("information_requests_global", "global_equals_sum_of_countries"),
+    ("information_requests", "every_request_in_one_period_and_country"),
+    ("dq_quarantined_lines", "lines_read_equal_accepted_plus_quarantined"),
+]
+
+
+def test_every_gate_is_an_error_severity_dbt_test():
+    manifest = json.loads(dbt_project.manifest_path.read_text())
+    tests = [n for n in manifest["nodes"].values() if n["resource_type"] == "test"]
+    for model, fragment in GATES:
+        matching = [t for t in tests if fragment in t["name"] and any(model in d for d in t["depends_on"]["nodes"])]
+        assert matching, (model, fragment)
+        assert all(t["config"]["severity"].lower() == "error" for t in matching), fragment
+
+
+def _digest(paths) -> dict[str, str]:
+    return {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in paths}
+
+
+def test_failing_check_keeps_last_report_and_export_and_names_the_check(tmp_path):
+    raw = e2e_drop(tmp_path / "raw")
+    run_in_process(raw, tmp_path)
+    outputs = [tmp_path / "warehouse" / "report.duckdb", *sorted((tmp_path / "exports").rglob("*.csv"))]
+    before = _digest(outputs)
+
+    # a directory timestamp that is not a timestamp: the staging check fails
+    with (raw / "directory" / "account_identifiers.csv").open("a") as handle:
+        handle.write("6800000000000000077,username,someone,last tuesday,\n")
+    (raw / "requests" / "2023.jsonl").write_text(
+        (raw / "requests" / "2023.jsonl").read_text().replace('"rejected"', '"disclosed"'))
+    env = {**os.environ, "IRR_RAW_DIR": str(raw), "IRR_WAREHOUSE_DIR": str(tmp_path / "warehouse"),
+           "IRR_EXPORT_DIR": str(tmp_path / "exports")}
+    result = subprocess.run([sys.executable, "-m", "dagster_project.cli", "run"], env=env,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("irr: run failed: irr_dbt_models: dbt: Failure in test expression_is_true_stg_directory__account_identifiers")
+    assert _digest(outputs) == before
