@@ -58,7 +58,7 @@ LEGAL_PROCESS = {
     "emergency": ("emergency disclosure request",),
     "preservation": ("preservation letter", "preservation request"),
 }
-INVALID_TEXTS = ("N/A", "see attached", "unknown", "", "John Smith", "203.0.113.7", "?", "n/a - pending")
+INVALID_TEXTS = ("N/A", "see attached", "unknown account", "", "John Smith", "203.0.113.7", "?", "n/a - pending")
 DOMAINS = ("example.com", "mail.example", "example.org", "inbox.example.net")
 FIRST = ("jane", "john", "ali", "maria", "li", "sam", "noah", "emma", "lucas", "mia", "omar", "zoe", "ivan", "ana")
 LAST = ("doe", "smith", "garcia", "chen", "kim", "muller", "rossi", "silva", "khan", "nowak", "dubois", "ito")
