@@ -1,0 +1,148 @@
+"""Property-based tests of identifier canonicalisation (the dbt model's own SQL, run on generated text):
+idempotent, and insensitive to case, spacing, full-width forms and zero-width characters where
+CONTRACT 1.2 says so."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import phonenumbers
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from dagster_project.dbt_plugin import register_functions
+from dagster_project.dbt_project import DBT_PROJECT_DIR
+
+SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+ZERO_WIDTH = ["\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u200e", "\u202e"]
+
+
+class Classifier:
+    """Runs the compiled int_identifiers_classified model over a batch of texts."""
+
+    def __init__(self, root: Path) -> None:
+        db = root / "warehouse.duckdb"  # the compiled SQL names the catalog "warehouse"
+        env = {**os.environ, "IRR_WAREHOUSE_DB": str(db)}
+        dbt = Path(sys.executable).with_name("dbt")
+        result = subprocess.run(
+            [str(dbt), "compile", "--select", "int_identifiers_classified", "--project-dir", str(DBT_PROJECT_DIR),
+             "--profiles-dir", str(DBT_PROJECT_DIR), "--target-path", str(root / "target")],
+            env=env, capture_output=True, text=True, timeout=300,
+        )
+        assert result.returncode == 0, result.stdout[-3000:]
+        self.sql = (root / "target" / "compiled" / "irr" / "models" / "intermediate"
+                    / "int_identifiers_classified.sql").read_text()
+        self.con = duckdb.connect(str(db))
+        register_functions(self.con)
+        self.con.execute("set TimeZone = 'UTC'")
+        self.con.execute("create schema if not exists staging")
+        self.con.execute(
+            "create or replace table staging.stg_requests__identifiers (request_id varchar, item_index integer, "
+            "raw_value varchar, hint varchar, item_error varchar, country_code varchar, received_at timestamp)"
+        )
+        self.con.execute("create or replace table staging.stg_directory__short_links (code varchar, target_url varchar)")
+
+    def __call__(self, texts: list[str], region: str = "US") -> list[tuple[str, str | None]]:
+        self.con.execute("delete from staging.stg_requests__identifiers")
+        self.con.execute(
+            "insert into staging.stg_requests__identifiers "
+            "select 'r', i, t, null, null, ?, null from (select unnest(?::varchar[]) as t, "
+            "generate_subscripts(?::varchar[], 1) as i)",
+            [region, texts, texts],
+        )
+        rows = dict(
+            ((raw, (kind, canonical)) for raw, kind, canonical in self.con.execute(
+                f"select raw_value, kind, canonical_value from ({self.sql}) where not is_short_link_target"
+            ).fetchall())
+        )
+        return [rows[t] for t in texts]
+
+
+@pytest.fixture(scope="module")
+def classify(tmp_path_factory) -> Classifier:
+    return Classifier(tmp_path_factory.mktemp("properties"))
+
+
+def sprinkle(text: str, data, invisible: bool = True) -> str:
+    """Insert zero-width and bidi characters at random places."""
+    if not invisible or not text:
+        return text
+    chars = list(text)
+    for _ in range(data.draw(st.integers(1, 3))):
+        chars.insert(data.draw(st.integers(0, len(chars))), data.draw(st.sampled_from(ZERO_WIDTH)))
+    return "".join(chars)
+
+
+def full_width(text: str) -> str:
+    return "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in text)
+
+
+usernames = st.from_regex(r"[a-z0-9_.]{0,10}[a-z][a-z0-9_.]{0,10}", fullmatch=True)
+emails = st.builds(lambda local, domain: f"{local}@{domain}",
+                   st.from_regex(r"[a-z0-9]{1,10}(\.[a-z0-9]{1,8})?", fullmatch=True),
+                   st.from_regex(r"[a-z]{2,10}\.(com|org|net|example)", fullmatch=True))
+user_ids = st.integers(10**15, 10**20 - 1).map(str)
+
+
+@SETTINGS
+@given(name=usernames, data=st.data())
+def test_username_forms_share_one_canonical(classify, name, data):
+    forms = [name, f"@{name}", name.upper(), f"  @{name.title()}  ", sprinkle(f"@{name}", data), full_width(f"@{name}"),
+             f"https://www.tiktok.com/@{name}", f"TIKTOK.COM/@{name.upper()}/?lang=en#top",
+             sprinkle(f"m.tiktok.com/@{name}/", data)]
+    assert classify(forms) == [("username", name)] * len(forms)
+
+
+@SETTINGS
+@given(email=emails, data=st.data())
+def test_email_forms_share_one_canonical(classify, email, data):
+    forms = [email, email.upper(), f" <{email}> ", f"mailto:{email}", sprinkle(email, data), full_width(email)]
+    assert classify(forms) == [("email", email)] * len(forms)
+
+
+@SETTINGS
+@given(uid=user_ids, data=st.data())
+def test_user_id_forms_share_one_canonical(classify, uid, data):
+    forms = [uid, f"uid:{uid}", f"UID: {uid}", f"user_id {uid}", f"User_Id:{uid}", sprinkle(uid, data), full_width(uid)]
+    assert classify(forms) == [("user_id", uid)] * len(forms)
+
+
+REGIONS = ["US", "GB", "DE", "FR", "BR", "IN", "JP", "MX"]
+
+
+@SETTINGS
+@given(region=st.sampled_from(REGIONS), suffix=st.integers(0, 9999), data=st.data())
+def test_phone_forms_share_one_canonical(classify, region, suffix, data):
+    example = phonenumbers.example_number_for_type(region, phonenumbers.PhoneNumberType.MOBILE)
+    digits = str(example.national_number)
+    number = phonenumbers.parse(f"+{example.country_code}{digits[:-4]}{suffix:04d}")
+    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    national = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
+    international = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+    forms = [e164, international, "00" + e164[1:], f"tel:{e164}", national, sprinkle(international, data)]
+    if phonenumbers.is_possible_number(number):
+        assert classify(forms, region) == [("phone", e164)] * len(forms)
+    else:
+        assert {kind for kind, _ in classify(forms, region)} == {"invalid"}
+
+
+@SETTINGS
+@given(text=st.text(max_size=40))
+def test_canonical_form_is_a_fixed_point(classify, text):
+    [(kind, canonical)] = classify([text])
+    if kind in ("username", "email", "user_id", "phone"):
+        assert classify([canonical]) == [(kind, canonical)]
+    if kind == "invalid":
+        assert canonical is None
+
+
+@SETTINGS
+@given(text=st.text(max_size=40), data=st.data())
+def test_spacing_and_invisible_characters_never_change_the_reading(classify, text, data):
+    first, second, third = classify([text, f"  {text}\t", sprinkle(text, data)])
+    assert first == second == third
