@@ -17,11 +17,28 @@ class RunFailed(Exception):
     """The run did not succeed; the message is the one-line reason."""
 
 
-def prepare_manifest() -> None:
-    """(Re)build the dbt manifest that the Dagster definitions are made from."""
-    from dagster_project.dbt_project import dbt_project
+def prepare_manifest(force: bool = False) -> None:
+    """(Re)build the dbt manifest that the Dagster definitions are made from, if it is stale.
 
-    dbt_project.preparer.prepare(dbt_project)
+    Processes that run at the same time take turns (a lock file), so none reads a manifest
+    that another is writing; the definitions are loaded while the lock is held.
+    """
+    from dagster_project.dbt_project import DBT_PROJECT_DIR, SEEDS_DIR, dbt_project
+
+    target = DBT_PROJECT_DIR / "target"
+    target.mkdir(exist_ok=True)
+    with open(target / ".prepare.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            manifest = dbt_project.manifest_path
+            sources = [p for folder in (DBT_PROJECT_DIR, SEEDS_DIR) for p in folder.rglob("*")
+                       if p.is_file() and target not in p.parents and "logs" not in p.parts]
+            newest = max((p.stat().st_mtime for p in sources), default=0.0)
+            if force or not manifest.exists() or manifest.stat().st_mtime <= newest:
+                dbt_project.preparer.prepare(dbt_project)
+            import dagster_project.definitions  # noqa: F401  (reads the manifest)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def _absolute_env() -> None:
@@ -202,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
             counts = write_drop(args.out, args.requests, args.seed, args.start, args.halves)
             print(", ".join(f"{k}: {v}" for k, v in counts.items()))
         elif args.command == "prepare":
-            prepare_manifest()
+            prepare_manifest(force=True)
     except RunFailed as exc:
         print(f"irr: run failed: {exc}", file=sys.stderr)
         return 1

@@ -11,7 +11,7 @@ from drops import run_in_process
 
 @pytest.fixture(scope="session", autouse=True)
 def dbt_manifest() -> None:
-    """The Dagster definitions load the dbt manifest: build it once per session."""
+    """The Dagster definitions load the dbt manifest: build it once (xdist workers take turns)."""
     from dagster_project.cli import prepare_manifest
 
     prepare_manifest()
