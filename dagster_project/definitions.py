@@ -6,7 +6,7 @@ from dagster_dbt import DbtCliResource
 from dagster_project.assets.dbt import irr_dbt_models, irr_dbt_period_models
 from dagster_project.assets.quality import data_quality_account
 from dagster_project.assets.raw import raw_account_identifiers, raw_request_lines, raw_short_links, raw_videos
-from dagster_project.assets.report import public_export, published_report
+from dagster_project.assets.report import html_report, public_export, published_report
 from dagster_project.dbt_project import dbt_project
 from dagster_project.partitions import half_year_partitions
 from dagster_project.resources import IrrPaths
@@ -15,7 +15,7 @@ from dagster_project.schedules import half_yearly_report
 dbt_project.prepare_if_dev()
 
 RAW_ASSETS = [raw_request_lines, raw_account_identifiers, raw_videos, raw_short_links]
-PERIOD_ASSETS = [irr_dbt_period_models, public_export, published_report]
+PERIOD_ASSETS = [irr_dbt_period_models, public_export, published_report, html_report]
 
 # Everything for one half-year (or a range of them): what the schedule runs.
 irr_report_job = define_asset_job(

@@ -38,6 +38,17 @@ REPORT_TABLES: dict[str, tuple[str, ...]] = {
     "report_versions": VERSION_COLUMNS,
     "information_requests_versions": ("version", *COUNTRY_COLUMNS),
     "restatements": RESTATEMENT_COLUMNS,
+    "information_requests_by_legal_process": (
+        "period", "country_code", "country_name", "legal_process", "requests", "requests_disclosed",
+        "accounts_specified",
+    ),
+    "information_requests_accounts": (
+        "period", "country_code", "country_name", "accounts_specified", "distinct_accounts",
+        "distinct_unresolved_identifiers",
+    ),
+    "information_requests_timing": (
+        "period", "request_type", "requests_with_final_outcome", "median_days_to_outcome",
+    ),
 }
 
 _DDL = f"""

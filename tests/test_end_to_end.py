@@ -135,7 +135,10 @@ def test_report_database_holds_only_the_reporting_schema(e2e):
         ).fetchall()
     assert tables == [
         ("reporting", "information_requests"),
+        ("reporting", "information_requests_accounts"),
+        ("reporting", "information_requests_by_legal_process"),
         ("reporting", "information_requests_global"),
+        ("reporting", "information_requests_timing"),
         ("reporting", "information_requests_versions"),
         ("reporting", "report_versions"),
         ("reporting", "restatements"),

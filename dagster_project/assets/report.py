@@ -12,6 +12,7 @@ from dagster import (
 )
 
 from dagster_project.export import write_export
+from dagster_project.html_report import write_reports
 from dagster_project.partitions import half_year_partitions, periods_of_window
 from dagster_project.publish import input_fingerprint, mark_published, publish_report, record_publication
 from dagster_project.resources import WAREHOUSE_POOL, IrrPaths
@@ -19,7 +20,11 @@ from dagster_project.resources import WAREHOUSE_POOL, IrrPaths
 REPORT_TABLES = [
     AssetKey(["reporting", "information_requests"]),
     AssetKey(["reporting", "information_requests_global"]),
+    AssetKey(["reporting", "information_requests_by_legal_process"]),
+    AssetKey(["reporting", "information_requests_accounts"]),
+    AssetKey(["reporting", "information_requests_timing"]),
 ]
+PUBLISH_KEY = AssetKey(["reporting", "report_duckdb"])
 EXPORT_KEY = AssetKey(["exports", "information_requests_csv"])
 
 
@@ -54,7 +59,7 @@ def public_export(context: AssetExecutionContext, paths: IrrPaths) -> Materializ
     )
 
 
-@asset(key=AssetKey(["reporting", "report_duckdb"]), group_name="exports", deps=[*REPORT_TABLES, EXPORT_KEY],
+@asset(key=PUBLISH_KEY, group_name="exports", deps=[*REPORT_TABLES, EXPORT_KEY],
        compute_kind="duckdb", partitions_def=half_year_partitions, backfill_policy=BackfillPolicy.single_run(),
        pool=WAREHOUSE_POOL)
 def published_report(context: AssetExecutionContext, paths: IrrPaths) -> MaterializeResult:
@@ -78,6 +83,13 @@ def published_report(context: AssetExecutionContext, paths: IrrPaths) -> Materia
             "select period, total_requests, legal_requests, emergency_requests, preservation_requests "
             "from reporting.information_requests_global order by period"
         ).fetchall()
+        top = con.execute(
+            "select period, country_name, total_requests, legal_requests, emergency_requests, preservation_requests "
+            "from reporting.information_requests where period in (select unnest(?::varchar[])) "
+            "qualify row_number() over (partition by period order by total_requests desc, country_name) <= 10 "
+            "order by period, total_requests desc, country_name",
+            [[p.period for p in publications]],
+        ).fetchall()
     versions = "\n".join(f"| {p.period} | {p.version} | {p.restatements} |" for p in publications)
     table = "\n".join(f"| {p} | {t} | {l} | {e} | {s} |" for p, t, l, e, s in totals)
     changes = "\n".join(f"| {p} | {v} | {c} | {m} | {o} | {n} |" for p, v, c, m, o, n in restated)
@@ -93,8 +105,28 @@ def published_report(context: AssetExecutionContext, paths: IrrPaths) -> Materia
                 "| period | version | country | metric | old | new |\n|---|---|---|---|---|---|\n" + changes
                 if changes else "No published figure changed."
             ),
+            "top_countries": MetadataValue.md(
+                "| period | country | total | legal | emergency | preservation |\n|---|---|---|---|---|---|\n"
+                + "\n".join(f"| {p} | {c} | {t} | {l} | {e} | {s} |" for p, c, t, l, e, s in top)
+            ),
             "totals": MetadataValue.md(
                 "| period | total | legal | emergency | preservation |\n|---|---|---|---|---|\n" + table
             ),
+        }
+    )
+
+
+@asset(key=AssetKey(["exports", "report_html"]), group_name="exports", deps=[PUBLISH_KEY], compute_kind="html",
+       partitions_def=half_year_partitions, backfill_policy=BackfillPolicy.single_run())
+def html_report(context: AssetExecutionContext, paths: IrrPaths) -> MaterializeResult:
+    """`exports/<period>/report.html` (offline, charts inlined) for the run's half-years, and `exports/index.html`."""
+    with duckdb.connect(str(paths.warehouse_db), read_only=True) as con:
+        periods = run_periods(context, con)
+        pages = write_reports(con, paths.export_path, periods)
+    return MaterializeResult(
+        metadata={
+            "pages": MetadataValue.md("\n".join(
+                f"- `{p.path.relative_to(paths.export_path)}` ({p.path.stat().st_size:,} bytes)" for p in pages)),
+            "index": str(paths.export_path / "index.html"),
         }
     )

@@ -1,0 +1,67 @@
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='fail',
+    tags=['per_period'],
+    pre_hook="{{ delete_run_periods() }}",
+) }}
+
+-- Distinct accounts named across all requests of a country and period: an account named in
+-- five requests counts once here (accounts specified, per request, would count it five times).
+with
+
+requests as (
+    select * from {{ ref('int_requests_counted') }}
+),
+
+resolved as (
+    select * from {{ ref('int_identifiers_resolved') }}
+),
+
+countries as (
+    select * from {{ ref('countries') }}
+),
+
+named as (
+    select requests.period, requests.country_code, resolved.kind, resolved.canonical_value, resolved.account_id
+    from resolved
+    inner join requests on requests.request_id = resolved.request_id
+    where {{ in_run_periods('requests.period') }}
+),
+
+unresolved as (
+    select period, country_code, kind, canonical_value
+    from named
+    group by all
+    having count(account_id) = 0
+),
+
+per_country as (
+    select
+        requests.period,
+        requests.country_code,
+        sum(requests.accounts_specified) as accounts_specified,
+        (select count(distinct account_id) from named
+         where named.period = requests.period and named.country_code = requests.country_code) as distinct_accounts,
+        (select count(*) from unresolved
+         where unresolved.period = requests.period and unresolved.country_code = requests.country_code)
+            as distinct_unresolved_identifiers
+    from requests
+    where {{ in_run_periods('requests.period') }}
+    group by requests.period, requests.country_code
+),
+
+final as (
+    select
+        per_country.period::varchar as period,
+        per_country.country_code::varchar as country_code,
+        countries.country_name::varchar as country_name,
+        per_country.accounts_specified::bigint as accounts_specified,
+        per_country.distinct_accounts::bigint as distinct_accounts,
+        per_country.distinct_unresolved_identifiers::bigint as distinct_unresolved_identifiers
+    from per_country
+    inner join countries on countries.country_code = per_country.country_code
+)
+
+select * from final
+order by period, country_code

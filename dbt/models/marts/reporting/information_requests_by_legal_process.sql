@@ -1,0 +1,52 @@
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='fail',
+    tags=['per_period'],
+    pre_hook="{{ delete_run_periods() }}",
+) }}
+
+-- Requests by the legal process the agency named, per period and country; processes the
+-- legal_processes seed does not know are grouped as 'other'.
+with
+
+requests as (
+    select * from {{ ref('int_requests_counted') }}
+),
+
+processes as (
+    select * from {{ ref('legal_processes') }}
+),
+
+countries as (
+    select * from {{ ref('countries') }}
+),
+
+named as (
+    select
+        requests.*,
+        case
+            when requests.legal_process is null then 'not stated'
+            else coalesce(processes.legal_process, 'other')
+        end as process
+    from requests
+    left join processes on processes.alias = lower(irr_normalize_text(requests.legal_process))
+    where {{ in_run_periods('requests.period') }}
+),
+
+final as (
+    select
+        named.period::varchar as period,
+        named.country_code::varchar as country_code,
+        countries.country_name::varchar as country_name,
+        named.process::varchar as legal_process,
+        count(*)::bigint as requests,
+        count(*) filter (where named.is_disclosed)::bigint as requests_disclosed,
+        sum(named.accounts_specified)::bigint as accounts_specified
+    from named
+    inner join countries on countries.country_code = named.country_code
+    group by all
+)
+
+select * from final
+order by period, country_code, legal_process
