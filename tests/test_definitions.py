@@ -65,3 +65,29 @@ def test_dagster_definitions_validate():
         capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
+
+
+def test_every_model_seed_and_source_is_described_and_reporting_columns_typed():
+    manifest = json.loads(dbt_project.manifest_path.read_text())
+    nodes = [n for n in manifest["nodes"].values() if n["resource_type"] in ("model", "seed")]
+    nodes += list(manifest["sources"].values())
+    for node in nodes:
+        assert node["description"].strip(), node["unique_id"]
+    for node in manifest["nodes"].values():
+        if node["resource_type"] == "model" and node["schema"] == "reporting":
+            assert node["columns"], node["name"]
+            for column in node["columns"].values():
+                assert column["description"].strip() and column.get("data_type"), (node["name"], column["name"])
+
+
+def test_descriptions_and_column_schemas_reach_dagster():
+    from dagster import TableSchema
+
+    from dagster_project.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    node = graph.get(REPORT)
+    assert "one row per period and requesting country" in (node.description or "")
+    schema = node.metadata.get("dagster/column_schema")
+    assert isinstance(schema, TableSchema)
+    assert {c.name: c.type for c in schema.columns}["legal_disclosure_rate"] == "double"

@@ -1,0 +1,117 @@
+"""The HTML report in a real browser (Debian's headless Chromium, driven by Playwright):
+no console errors, no network, table cells equal report.duckdb, sorting by a click, a screenshot."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+
+import duckdb
+import pytest
+
+from dagster_project.html_report import _fmt_count, _fmt_rate
+from dagster_project.resources import SAMPLE_RAW_DIR
+from drops import run_in_process
+
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+PERIOD = "2024-H2"
+
+
+def chromium() -> str:
+    """Debian's chromium, installed by this test setup where missing (the machine's registry has it)."""
+    path = shutil.which("chromium")
+    if path is None and os.geteuid() == 0:
+        subprocess.run(["apt-get", "update", "-qq"], check=True, capture_output=True, timeout=600)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], check=True, capture_output=True,
+                       timeout=1200, env={**os.environ, "DEBIAN_FRONTEND": "noninteractive"})
+        path = shutil.which("chromium")
+    if path is None:
+        pytest.fail("chromium is not installed and could not be installed (apt-get install chromium)")
+    return path
+
+
+@pytest.fixture(scope="module")
+def browser_page(tmp_path_factory):
+    from playwright.sync_api import sync_playwright
+
+    root = tmp_path_factory.mktemp("browser")
+    run_in_process(SAMPLE_RAW_DIR, root)
+    page_path = root / "exports" / PERIOD / "report.html"
+    events = {"console": [], "requests": [], "errors": []}
+    with sync_playwright() as pw:
+        context = pw.chromium.launch_persistent_context(
+            user_data_dir=str(root / "profile"), executable_path=chromium(), headless=True,
+            args=CHROMIUM_FLAGS, viewport={"width": 1280, "height": 900},
+        )
+        page = context.new_page()
+        page.on("console", lambda m: events["console"].append((m.type, m.text)))
+        page.on("pageerror", lambda e: events["errors"].append(str(e)))
+        page.on("request", lambda r: events["requests"].append(r.url))
+        page.goto(page_path.as_uri())
+        page.wait_for_load_state("load")
+        yield root, page, events, page_path
+        context.close()
+
+
+def _cells(page) -> list[list[str]]:
+    return page.eval_on_selector_all(
+        "#countries tbody tr:not([hidden])", "rows => rows.map(r => Array.from(r.cells).map(c => c.textContent))")
+
+
+def test_no_console_errors_and_no_network(browser_page):
+    _, _, events, page_path = browser_page
+    assert events["errors"] == []
+    assert [m for m in events["console"] if m[0] == "error"] == []
+    assert events["requests"] == [page_path.as_uri()]
+
+
+def test_table_cells_equal_the_report_database(browser_page):
+    root, page, _, _ = browser_page
+    with duckdb.connect(str(root / "warehouse" / "report.duckdb"), read_only=True) as con:
+        rows = con.execute(
+            "select r.country_name, r.total_requests, r.legal_requests, r.legal_disclosure_rate, "
+            "r.legal_accounts_specified, r.emergency_requests, r.emergency_disclosure_rate, "
+            "r.emergency_accounts_specified, r.preservation_requests, r.preservation_accounts_specified, "
+            "a.distinct_accounts from reporting.information_requests r "
+            "join reporting.information_requests_accounts a using (period, country_code) "
+            "where r.period = ? order by r.total_requests desc, r.country_name", [PERIOD]).fetchall()
+    expected = [[name] + [_fmt_rate(v) if i in (2, 5) else _fmt_count(v) for i, v in enumerate(rest)]
+                for name, *rest in rows]
+    assert len(expected) >= 20
+    assert _cells(page) == expected
+
+
+def test_sorting_by_clicking_a_header(browser_page):
+    _, page, _, _ = browser_page
+    header = page.locator("#countries thead th", has_text="Legal requests").first
+    header.locator("button").click()
+    ascending = [int(row[2].replace(",", "")) for row in _cells(page)]
+    assert ascending == sorted(ascending) and header.get_attribute("aria-sort") == "ascending"
+    header.locator("button").click()
+    descending = [int(row[2].replace(",", "")) for row in _cells(page)]
+    assert descending == sorted(ascending, reverse=True) and header.get_attribute("aria-sort") == "descending"
+    page.locator("#countries thead th", has_text="Country").first.locator("button").click()
+    names = [row[0] for row in _cells(page)]
+    assert names == sorted(names, key=str.lower) or names == sorted(names)
+
+
+def test_filter_by_name(browser_page):
+    _, page, _, _ = browser_page
+    page.fill("#country-filter", "united")
+    assert sorted(row[0] for row in _cells(page)) == ["United Kingdom", "United States"]
+    assert page.text_content("#filter-count").endswith("countries")
+    page.fill("#country-filter", "")
+
+
+def test_charts_render_with_text_alternatives_and_a_screenshot(browser_page):
+    root, page, _, _ = browser_page
+    assert page.locator("figure.chart svg").count() == 4
+    labels = page.eval_on_selector_all("figure.chart [role=img]", "els => els.map(e => e.getAttribute('aria-label'))")
+    assert len(labels) == 4 and all(len(label) > 40 for label in labels)
+    shot = root / "report.png"
+    page.screenshot(path=str(shot), full_page=True)
+    assert shot.stat().st_size > 50_000
+    if os.environ.get("IRR_SCREENSHOT_DIR"):
+        shutil.copy(shot, os.path.join(os.environ["IRR_SCREENSHOT_DIR"], "report.png"))
