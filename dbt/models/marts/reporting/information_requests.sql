@@ -1,11 +1,3 @@
-{{ config(
-    materialized='incremental',
-    incremental_strategy='append',
-    on_schema_change='fail',
-    tags=['per_period'],
-    pre_hook="{{ delete_run_periods() }}",
-) }}
-
 -- The report: one row per (period, country) with at least one request.
 with
 

@@ -1,11 +1,3 @@
-{{ config(
-    materialized='incremental',
-    incremental_strategy='append',
-    on_schema_change='fail',
-    tags=['per_period'],
-    pre_hook="{{ delete_run_periods() }}",
-) }}
-
 -- Distinct accounts named across all requests of a country and period: an account named in
 -- five requests counts once here (accounts specified, per request, would count it five times).
 with

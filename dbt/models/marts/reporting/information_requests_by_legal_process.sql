@@ -1,11 +1,3 @@
-{{ config(
-    materialized='incremental',
-    incremental_strategy='append',
-    on_schema_change='fail',
-    tags=['per_period'],
-    pre_hook="{{ delete_run_periods() }}",
-) }}
-
 -- Requests by the legal process the agency named, per period and country; processes the
 -- legal_processes seed does not know are grouped as 'other'.
 with

@@ -1,11 +1,3 @@
-{{ config(
-    materialized='incremental',
-    incremental_strategy='append',
-    on_schema_change='fail',
-    tags=['per_period'],
-    pre_hook="{{ delete_run_periods() }}",
-) }}
-
 -- How long requests took: per period and request type, the median days from receipt to
 -- the final outcome, over requests whose current outcome is final (not pending).
 with
