@@ -8,7 +8,6 @@ from dagster_project.assets.quality import data_quality_account
 from dagster_project.assets.raw import raw_account_identifiers, raw_request_lines, raw_short_links, raw_videos
 from dagster_project.assets.report import html_report, public_export, published_report
 from dagster_project.dbt_project import dbt_project
-from dagster_project.partitions import half_year_partitions
 from dagster_project.resources import IrrPaths
 from dagster_project.schedules import half_yearly_report
 

@@ -37,7 +37,6 @@ GLOBAL_METRICS = (
     ("Total emergency requests", "emergency_requests"),
     ("Total preservation requests", "preservation_requests"),
 )
-RATE_COLUMNS = {"legal_disclosure_rate", "emergency_disclosure_rate"}
 _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 
 
@@ -56,7 +55,7 @@ def safe_cell(value: str) -> str:
     return value
 
 
-def format_result(column: str, value: float | int | None) -> str:
+def format_result(value: float | int | None) -> str:
     """Counts as '322.0'; rates as a fraction, 0.0 when there were no requests of the type."""
     if value is None:
         return "0.0"
@@ -85,12 +84,12 @@ def export_rows(con: duckdb.DuckDBPyConnection, period: str) -> list[tuple[str, 
         for metric, column in COUNTRY_METRICS:
             rows.append(
                 ("", ENTITY, ASPECT, metric, "half-year", pv, "all", "all", "all", "all",
-                 "country_name", values["country_name"], format_result(column, values[column]), "", "")
+                 "country_name", values["country_name"], format_result(values[column]), "", "")
             )
     for (metric, column), value in zip(GLOBAL_METRICS, global_row):
         rows.append(
             ("", ENTITY, ASPECT, metric, "half-year", pv, "all", "all", "all", "all",
-             "all", "All", format_result(column, value), "", "")
+             "all", "All", format_result(value), "", "")
         )
     return [tuple(safe_cell(cell) for cell in row) for row in rows]
 

@@ -37,9 +37,10 @@ def partition_key_to_period(key: str) -> str:
     return f"{day.year}-H{1 if day.month == 1 else 2}"
 
 
-def period_of(moment: datetime) -> str:
-    """The half-year a UTC moment falls in."""
-    moment = moment.astimezone(timezone.utc) if moment.tzinfo else moment
+def period_of(moment: date | datetime) -> str:
+    """The half-year a date, or a moment (read in UTC), falls in."""
+    if isinstance(moment, datetime) and moment.tzinfo:
+        moment = moment.astimezone(timezone.utc)
     return f"{moment.year}-H{1 if moment.month <= 6 else 2}"
 
 

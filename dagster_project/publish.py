@@ -51,7 +51,7 @@ REPORT_TABLES: dict[str, tuple[str, ...]] = {
     ),
 }
 
-_DDL = f"""
+_DDL = """
 create schema if not exists reporting;
 create table if not exists reporting.report_versions (
     period varchar, version integer, run_id varchar, published_at timestamp with time zone,
@@ -124,8 +124,8 @@ def record_publication(
             "select ?, * from reporting.information_requests where period = ?",
             [version, period],
         )
-        old = unpivot.format(src=f"(select * from reporting.information_requests_versions "
-                                 f"where period = $period and version = $previous)")
+        old = unpivot.format(src="(select * from reporting.information_requests_versions "
+                                 "where period = $period and version = $previous)")
         new = unpivot.format(src="(select * from reporting.information_requests where period = $period)")
         restated = 0
         if previous:

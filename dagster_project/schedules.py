@@ -7,7 +7,7 @@ from datetime import date, timedelta
 
 from dagster import RunRequest, ScheduleEvaluationContext, schedule
 
-from dagster_project.partitions import period_to_partition_key, previous_period
+from dagster_project.partitions import period_of, period_to_partition_key, previous_period
 
 DEFAULT_LAG_DAYS = 14
 
@@ -31,11 +31,7 @@ def cron_for_lag(lag_days: int) -> list[str]:
 
 def closed_period(scheduled: date, lag_days: int) -> str:
     """The half-year that closed `lag_days` before `scheduled`."""
-    return previous_period(period_of_date(scheduled - timedelta(days=lag_days)))
-
-
-def period_of_date(day: date) -> str:
-    return f"{day.year}-H{1 if day.month <= 6 else 2}"
+    return previous_period(period_of(scheduled - timedelta(days=lag_days)))
 
 
 LAG_DAYS = schedule_lag_days()

@@ -76,6 +76,12 @@ def _csv(path: Path, header, rows) -> None:
         writer.writerows(rows)
 
 
+def irr_process_env(raw: Path | str, warehouse: Path | str, exports: Path | str, **extra: str) -> dict[str, str]:
+    """The environment of an `irr` subprocess pointed at the given folders."""
+    return {**os.environ, "IRR_RAW_DIR": str(raw), "IRR_WAREHOUSE_DIR": str(warehouse),
+            "IRR_EXPORT_DIR": str(exports), **extra}
+
+
 @contextmanager
 def irr_env(raw: Path, warehouse: Path, exports: Path):
     """Point the IRR_* variables at the given folders for the duration of the block."""

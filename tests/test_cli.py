@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,13 +10,12 @@ import duckdb
 import pytest
 
 from contract_cases import ACCOUNTS, SHORT_LINKS, VIDEOS
-from drops import event, write_drop
+from drops import event, irr_process_env, write_drop
 from test_end_to_end import e2e_drop
 
 
 def irr(args: list[str], raw: Path, out: Path, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "IRR_RAW_DIR": str(raw), "IRR_WAREHOUSE_DIR": str(out / "wh"),
-           "IRR_EXPORT_DIR": str(out / "ex")}
+    env = irr_process_env(raw, out / "wh", out / "ex")
     return subprocess.run([sys.executable, "-m", "dagster_project.cli", *args], env=env, cwd=cwd,
                           capture_output=True, text=True, timeout=600)
 
@@ -55,7 +53,7 @@ def test_run_one_period_writes_only_that_period(drop, tmp_path):
 
 
 def test_run_relative_dirs_are_read_from_the_working_directory(drop, tmp_path):
-    env = {**os.environ, "IRR_RAW_DIR": str(drop), "IRR_WAREHOUSE_DIR": "rel_wh", "IRR_EXPORT_DIR": "rel_ex"}
+    env = irr_process_env(drop, "rel_wh", "rel_ex")
     result = subprocess.run([sys.executable, "-m", "dagster_project.cli", "run", "--period", "2023-H2"],
                             env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]

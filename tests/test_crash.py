@@ -14,7 +14,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from drops import run_in_process
+from drops import irr_process_env, run_in_process
 from test_end_to_end import e2e_drop
 
 def _outputs(out: Path) -> dict:
@@ -46,8 +46,7 @@ def states(tmp_path_factory):
 
 
 def _start(raw: Path, out: Path, crash_at: str | None) -> subprocess.Popen:
-    env = {**os.environ, "IRR_RAW_DIR": str(raw), "IRR_WAREHOUSE_DIR": str(out / "warehouse"),
-           "IRR_EXPORT_DIR": str(out / "exports")}
+    env = irr_process_env(raw, out / "warehouse", out / "exports")
     if crash_at:
         env["IRR_CRASH_AT"] = crash_at
     return subprocess.Popen([sys.executable, "-m", "dagster_project.cli", "run"], env=env,

@@ -36,4 +36,4 @@ def test_safe_cell_neutralises_formulas_but_not_numbers(cell, expected):
 
 @pytest.mark.parametrize(("value", "expected"), [(322, "322.0"), (0, "0.0"), (0.5, "0.5"), (None, "0.0")])
 def test_format_result(value, expected):
-    assert format_result("x", value) == expected
+    assert format_result(value) == expected

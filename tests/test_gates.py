@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import subprocess
 import sys
-from pathlib import Path
 
 from dagster_project.dbt_project import dbt_project
-from drops import run_in_process
+from drops import irr_process_env, run_in_process
 from test_end_to_end import e2e_drop
 
 # (model the test is attached to, fragment of the test's name) for every gate of the issue
@@ -54,8 +52,7 @@ def test_failing_check_keeps_last_report_and_export_and_names_the_check(tmp_path
         handle.write("6800000000000000077,username,someone,last tuesday,\n")
     (raw / "requests" / "2023.jsonl").write_text(
         (raw / "requests" / "2023.jsonl").read_text().replace('"rejected"', '"disclosed"'))
-    env = {**os.environ, "IRR_RAW_DIR": str(raw), "IRR_WAREHOUSE_DIR": str(tmp_path / "warehouse"),
-           "IRR_EXPORT_DIR": str(tmp_path / "exports")}
+    env = irr_process_env(raw, tmp_path / "warehouse", tmp_path / "exports")
     result = subprocess.run([sys.executable, "-m", "dagster_project.cli", "run"], env=env,
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 1

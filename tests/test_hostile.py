@@ -6,14 +6,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import os
 from pathlib import Path
 
 import duckdb
 import pytest
 
 from contract_cases import ACCOUNTS, SHORT_LINKS, VIDEOS
-from drops import REMOVE, event, run_in_process, write_drop
+from drops import REMOVE, event, irr_process_env, run_in_process, write_drop
 from test_end_to_end import COLUMNS, EXPECTED_BY_COUNTRY, _approx, e2e_drop
 
 H = "2022-03-01T00:00:00Z"  # the hostile requests that are accepted live in 2022-H1, apart from the baseline
@@ -229,8 +228,7 @@ def test_export_has_no_formula_cells(hostile):
 # malformed directory files fail the run with a one-line reason ---------------------------------
 
 def _irr_run(raw: Path, out: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "IRR_RAW_DIR": str(raw), "IRR_WAREHOUSE_DIR": str(out / "wh"),
-           "IRR_EXPORT_DIR": str(out / "ex")}
+    env = irr_process_env(raw, out / "wh", out / "ex")
     return subprocess.run([sys.executable, "-m", "dagster_project.cli", "run"], env=env,
                           capture_output=True, text=True, timeout=600)
 

@@ -4,7 +4,6 @@ readers during a run, and one writer at a time."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -18,7 +17,7 @@ from dagster import build_schedule_context
 from dagster_project.partitions import half_year_partitions, partition_key_to_period, period_to_partition_key
 from dagster_project.resources import SAMPLE_RAW_DIR
 from dagster_project.schedules import closed_period, cron_for_lag, half_yearly_report
-from drops import run_in_process
+from drops import irr_process_env, run_in_process
 from test_end_to_end import e2e_drop
 
 REPO = Path(__file__).resolve().parent.parent
@@ -167,8 +166,7 @@ print(con.execute("select sum(total_requests) from reporting.information_request
 
 
 def _irr(args: list[str], raw: Path, out: Path, **kwargs) -> subprocess.Popen:
-    env = {**os.environ, "IRR_RAW_DIR": str(raw), "IRR_WAREHOUSE_DIR": str(out / "warehouse"),
-           "IRR_EXPORT_DIR": str(out / "exports")}
+    env = irr_process_env(raw, out / "warehouse", out / "exports")
     return subprocess.Popen([sys.executable, "-m", "dagster_project.cli", *args], env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs)
 

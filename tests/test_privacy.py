@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import subprocess
 import sys
-from pathlib import Path
 
 import duckdb
 import pytest
 
 from dagster_project.generate import write_drop
-from drops import irr_env
+from drops import irr_env, irr_process_env
 
 MIN_LENGTH = 5  # shorter strings (e.g. "li") occur in ordinary words; every identifier here is longer
 
@@ -31,8 +29,7 @@ def scanned(tmp_path_factory):
     root = tmp_path_factory.mktemp("privacy")
     raw = root / "raw"
     write_drop(raw, requests=400, seed=5)
-    env = {**os.environ, "IRR_RAW_DIR": str(raw), "IRR_WAREHOUSE_DIR": str(root / "wh"),
-           "IRR_EXPORT_DIR": str(root / "ex")}
+    env = irr_process_env(raw, root / "wh", root / "ex")
     result = subprocess.run([sys.executable, "-m", "dagster_project.cli", "run"], env=env,
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]

@@ -12,7 +12,6 @@ import time
 import urllib.request
 
 import pytest
-from dagster import AssetKey
 
 from dagster_project.dbt_project import dbt_project
 

@@ -74,9 +74,9 @@ def published_report(context: AssetExecutionContext, paths: IrrPaths) -> Materia
         restated = con.execute(
             "select r.period, r.version, r.country_code, r.metric, r.old_value, r.new_value "
             "from reporting.restatements as r "
-            "join (select unnest(?::varchar[]) as period, unnest(?::integer[]) as version) as p "
-            "using (period, version) order by all limit 50",
-            [[p.period for p in publications], [p.version for p in publications]],
+            "join reporting.report_versions as v using (period, version) "
+            "where v.run_id = ? order by all limit 50",
+            [run_id],
         ).fetchall()
     with duckdb.connect(str(paths.report_db), read_only=True) as con:
         totals = con.execute(

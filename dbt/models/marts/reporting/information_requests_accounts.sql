@@ -21,26 +21,28 @@ named as (
     where {{ in_run_periods('requests.period') }}
 ),
 
-unresolved as (
-    select period, country_code, kind, canonical_value
+accounts as (
+    select period, country_code, count(distinct account_id) as distinct_accounts
     from named
-    group by all
-    having count(account_id) = 0
+    group by period, country_code
+),
+
+unresolved as (
+    select period, country_code, count(*) as distinct_unresolved_identifiers
+    from (
+        select period, country_code, kind, canonical_value
+        from named
+        group by all
+        having count(account_id) = 0
+    )
+    group by period, country_code
 ),
 
 per_country as (
-    select
-        requests.period,
-        requests.country_code,
-        sum(requests.accounts_specified) as accounts_specified,
-        (select count(distinct account_id) from named
-         where named.period = requests.period and named.country_code = requests.country_code) as distinct_accounts,
-        (select count(*) from unresolved
-         where unresolved.period = requests.period and unresolved.country_code = requests.country_code)
-            as distinct_unresolved_identifiers
+    select period, country_code, sum(accounts_specified) as accounts_specified
     from requests
-    where {{ in_run_periods('requests.period') }}
-    group by requests.period, requests.country_code
+    where {{ in_run_periods('period') }}
+    group by period, country_code
 ),
 
 final as (
@@ -49,10 +51,14 @@ final as (
         per_country.country_code::varchar as country_code,
         countries.country_name::varchar as country_name,
         per_country.accounts_specified::bigint as accounts_specified,
-        per_country.distinct_accounts::bigint as distinct_accounts,
-        per_country.distinct_unresolved_identifiers::bigint as distinct_unresolved_identifiers
+        coalesce(accounts.distinct_accounts, 0)::bigint as distinct_accounts,
+        coalesce(unresolved.distinct_unresolved_identifiers, 0)::bigint as distinct_unresolved_identifiers
     from per_country
     inner join countries on countries.country_code = per_country.country_code
+    left join accounts
+        on accounts.period = per_country.period and accounts.country_code = per_country.country_code
+    left join unresolved
+        on unresolved.period = per_country.period and unresolved.country_code = per_country.country_code
 )
 
 select * from final
