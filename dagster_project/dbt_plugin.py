@@ -5,11 +5,11 @@ from __future__ import annotations
 from dbt.adapters.duckdb.plugins import BasePlugin
 from duckdb import DuckDBPyConnection
 
-from dagster_project.identifiers import normalize_text, phone_e164
+from dagster_project.identifiers import is_ip_address, normalize_text, phone_e164
 
 
 def register_functions(conn: DuckDBPyConnection) -> None:
-    """Register `irr_normalize_text(text)` and `irr_phone_e164(text, region)`."""
+    """Register `irr_normalize_text(text)`, `irr_is_ip_address(text)` and `irr_phone_e164(text, region)`."""
     existing = {
         row[0]
         for row in conn.execute(
@@ -19,6 +19,11 @@ def register_functions(conn: DuckDBPyConnection) -> None:
     if "irr_normalize_text" not in existing:
         conn.create_function(
             "irr_normalize_text", normalize_text, ["VARCHAR"], "VARCHAR",
+            null_handling="special", side_effects=False,
+        )
+    if "irr_is_ip_address" not in existing:
+        conn.create_function(
+            "irr_is_ip_address", is_ip_address, ["VARCHAR"], "BOOLEAN",
             null_handling="special", side_effects=False,
         )
     if "irr_phone_e164" not in existing:

@@ -1,12 +1,14 @@
 """Text and phone helpers that SQL cannot do itself; registered as DuckDB functions.
 
-Only two rules live here, because they need Python libraries: Unicode NFKC
-normalisation with removal of invisible format characters, and phone parsing
-with `phonenumbers`. Every other identifier rule lives in the dbt models.
+Only three rules live here, because they need Python libraries: Unicode NFKC
+normalisation with removal of invisible format characters, IP address recognition
+with `ipaddress`, and phone parsing with `phonenumbers`. Every other identifier rule
+lives in the dbt models.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import unicodedata
 
@@ -27,6 +29,21 @@ def normalize_text(value: str | None) -> str | None:
     text = unicodedata.normalize("NFKC", value)
     text = _INVISIBLE.sub("", text)
     return _WHITESPACE_RUN.sub(" ", text).strip()
+
+
+def is_ip_address(value: str | None) -> bool | None:
+    """True for an IPv4 address (four numbers 0-255, no leading zeros) or an IPv6 address.
+
+    `ipaddress` refuses leading zeros in IPv4 octets, so `078.123.83.74` (a Swiss phone
+    number written with dots) is not an address, nor is `612.34.62.90`.
+    """
+    if value is None:
+        return None
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
 
 
 def phone_e164(value: str | None, region: str | None) -> str | None:

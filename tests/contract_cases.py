@@ -53,6 +53,21 @@ IDENTIFIER_CASES: dict[str, tuple[str, object, str, str]] = {
     "I-P6": ("US", "12", "invalid", "impossible phone number"),
     "I-P7": ("DE", "030 1234567", "phone", "+49301234567"),
     "I-P8": ("US", "+44 20 7946 0958\u200b", "phone", "+442079460958"),
+    # national numbers written with dots are phones, not IP addresses (612, 078 are no IPv4 octets)
+    "I-P9": ("ES", "612.34.62.90", "phone", "+34612346290"),              # 3-2-2-2
+    "I-P10": ("ES", "912.34.56.78", "phone", "+34912345678"),             # 3-2-2-2
+    "I-P11": ("CH", "078.123.83.74", "phone", "+41781238374"),            # 3-3-2-2, leading zero
+    "I-P12": ("DE", "030.123.456.78", "phone", "+493012345678"),          # 3-3-3-2
+    "I-P13": ("FR", "06.12.34.56.78", "phone", "+33612345678"),           # 2-2-2-2-2
+    "I-P14": ("NL", "06.12.34.56.78", "phone", "+31612345678"),           # 2-2-2-2-2, other region
+    "I-P15": ("BE", "0470.12.34.56", "phone", "+32470123456"),            # 4-2-2-2
+    "I-P16": ("ES", "0044 20 7946 0958", "phone", "+442079460958"),       # 00 = international prefix
+    "I-P17": ("US", "256.1.1.1", "invalid", "impossible phone number"),  # 256 is no octet: a phone, too short
+    "I-P18": ("FR", "01.02.03.04", "invalid", "impossible phone number"),  # leading zeros: no IP address
+    "I-P19": ("US", "tel:abc", "invalid", "unrecognised text"),         # tel: followed by garbage
+    "I-P20": ("US", "tel:+44 20 7946 095x", "invalid", "unrecognised text"),
+    "I-P21": ("US", "+abc", "invalid", "unrecognised text"),
+    "I-P22": ("GB", "TEL: 020 7946 0958", "phone", "+442079460958"),
     # username
     "I-U1": ("US", "@jane.doe", "username", "jane.doe"),
     "I-U2": ("US", "jane_doe", "username", "jane_doe"),
@@ -60,6 +75,11 @@ IDENTIFIER_CASES: dict[str, tuple[str, object, str, str]] = {
     "I-U4": ("US", "@jane\u200b.doe", "username", "jane.doe"),
     "I-U5": ("US", "a" * 25, "invalid", "username too long"),
     "I-U6": ("US", "ａｌｉｃｅ", "username", "alice"),
+    # a username always has a letter; one that starts with digits (or 00) is still a username
+    "I-U7": ("US", "00a", "username", "00a"),
+    "I-U8": ("US", "@007agent", "username", "007agent"),
+    "I-U9": ("GB", "007agent", "username", "007agent"),
+    "I-U10": ("US", "@00a", "username", "00a"),
     # profile URL
     "I-R1": ("US", "https://www.tiktok.com/@jane.doe", "username", "jane.doe"),
     "I-R2": ("US", "tiktok.com/@Jane.Doe?lang=en", "username", "jane.doe"),
@@ -97,6 +117,13 @@ IDENTIFIER_CASES: dict[str, tuple[str, object, str, str]] = {
     "I-X9": ("US", {"type": "email"}, "invalid", "object without a string value"),
     "I-X10": ("US", "\u200b\u200b", "invalid", "empty"),
     "I-X11": ("US", "2001:db8::1", "invalid", "IP address"),
+    "I-X12": ("ES", " 8.8.8.8 ", "invalid", "IP address"),
+    "I-X13": ("CH", "255.255.255.255", "invalid", "IP address"),
+    "I-X14": ("DE", "0.0.0.0", "invalid", "IP address"),
+    "I-X15": ("US", "  ::1  ", "invalid", "IP address"),
+    "I-X16": ("FR", "fe80::1ff:fe23:4567:890a", "invalid", "IP address"),
+    "I-X17": ("US", "::ffff:192.0.2.128", "invalid", "IP address"),
+    "I-X18": ("ES", "10.0.0.1", "invalid", "IP address"),
 }
 
 # request id -> (received_at, country, identifiers, expected accounts specified)
@@ -145,6 +172,9 @@ COUNTING_CASES: dict[str, tuple[str, str, list, int]] = {
     "C-unresolved-apart": ("2023-08-01T00:00:00Z", "US", ["@ghost1", "ghost2@example.com"], 2),
     "C-national-phone": ("2023-08-01T00:00:00Z", "US", ["(415) 555-0100", "jane.doe@example.com"], 1),
     "C-empty": ("2023-08-01T00:00:00Z", "US", [], 0),
+    # dotted national phones count; an IP address beside them does not
+    "C-dotted-phone-es": ("2023-08-01T00:00:00Z", "ES", ["612.34.62.90", "+34 612 34 62 90", "10.0.0.1"], 1),
+    "C-dotted-phones-ch": ("2023-08-01T00:00:00Z", "CH", ["078.123.83.74", "079.123.45.67", "8.8.4.4"], 2),
 }
 
 # request id -> expected (outcome, period) of its current state

@@ -33,6 +33,16 @@ def test_invalid_identifiers_are_listed_in_data_quality_output(warehouse):
     assert listed == expected
 
 
+def test_data_quality_output_counts_ip_addresses_per_country(warehouse):
+    """A surge of identifiers read as IP addresses is visible per requesting country."""
+    counts = dict(warehouse.execute(
+        "select item, value from dq.dq_run_summary where section = 'identifiers read as IP addresses, by country'"
+    ).fetchall())
+    # I-X3, I-X11, I-X15, I-X17 and C-three-garbage (US); I-X12, I-X18, C-dotted-phone-es (ES);
+    # I-X13, C-dotted-phones-ch (CH); I-X14 (DE); I-X16 (FR)
+    assert counts == {"US": 5, "ES": 3, "CH": 2, "DE": 1, "FR": 1}
+
+
 def test_data_quality_output_holds_no_identifier_text(warehouse):
     columns = [r[0] for r in warehouse.execute(
         "select column_name from information_schema.columns where table_schema = 'dq' and table_name = 'dq_invalid_identifiers'"

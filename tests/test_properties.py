@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dagster_project.dbt_plugin import register_functions
-from dagster_project.dbt_project import DBT_PROJECT_DIR
+from dagster_project.dbt_project import DBT_PROJECT_DIR, SEEDS_DIR
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 ZERO_WIDTH = ["\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u200e", "\u202e"]
@@ -46,6 +46,12 @@ class Classifier:
             "raw_value varchar, hint varchar, item_error varchar, country_code varchar, received_at timestamp)"
         )
         self.con.execute("create or replace table staging.stg_directory__short_links (code varchar, target_url varchar)")
+        self.con.execute("create schema if not exists reference")
+        self.con.execute(
+            "create or replace table reference.identifier_forms as select * from read_csv(?, "
+            "columns = {'form': 'varchar', 'kind': 'varchar', 'is_valid': 'boolean'}, header = true)",
+            [str(SEEDS_DIR / "identifier_forms.csv")],
+        )
 
     def __call__(self, texts: list[str], region: str = "US") -> list[tuple[str, str | None]]:
         self.con.execute("delete from staging.stg_requests__identifiers")
@@ -82,7 +88,12 @@ def full_width(text: str) -> str:
     return "".join(chr(ord(c) + 0xFEE0) if "!" <= c <= "~" else c for c in text)
 
 
-usernames = st.from_regex(r"[a-z0-9_.]{0,10}[a-z][a-z0-9_.]{0,10}", fullmatch=True)
+# Any name with a letter, and explicitly names that start with digits or 00 (`00a`, `007agent`),
+# which a phone reading must not swallow.
+usernames = st.one_of(
+    st.from_regex(r"[a-z0-9_.]{0,10}[a-z][a-z0-9_.]{0,10}", fullmatch=True),
+    st.from_regex(r"(00|[0-9]{1,6})[a-z][a-z0-9_.]{0,10}", fullmatch=True),
+)
 emails = st.builds(lambda local, domain: f"{local}@{domain}",
                    st.from_regex(r"[a-z0-9]{1,10}(\.[a-z0-9]{1,8})?", fullmatch=True),
                    st.from_regex(r"[a-z]{2,10}\.(com|org|net|example)", fullmatch=True))

@@ -61,6 +61,10 @@ rows as (
     union all
     select 'invalid identifiers', invalid_reason, count(*) from identifiers where not is_valid group by all
     union all
+    -- a surge of these in a new drop shows a form the classification may be misreading
+    select 'identifiers read as IP addresses, by country', coalesce(country_code, 'unknown'), count(*)
+    from identifiers where invalid_reason = 'IP address' group by all
+    union all
     select 'unresolved identifiers', kind, n from unresolved
     union all
     select 'directory', 'rows with a reversed validity interval (ignored)', count(*)
