@@ -14,12 +14,12 @@ import unicodedata
 
 import phonenumbers
 
-# Invisible "format" characters (Unicode category Cf): zero-width spaces and joiners,
-# bidirectional marks and embeddings/isolates, the BOM, soft hyphen, word joiner.
-_INVISIBLE = re.compile(
-    "[\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff]"
-)
+# Invisible characters besides the "format" category Cf (zero-width spaces and joiners, bidi
+# marks, the BOM, soft hyphen, tag characters): variation selectors, the combining grapheme
+# joiner and the Mongolian free variation selectors.
+_INVISIBLE_MARKS = re.compile("[\u034f\u180b-\u180d\ufe00-\ufe0f\U000e0100-\U000e01ef]")
 _WHITESPACE_RUN = re.compile(r"\s+")
+_ZONE = re.compile(r"[0-9A-Za-z_.-]+")
 
 
 def normalize_text(value: str | None) -> str | None:
@@ -27,7 +27,7 @@ def normalize_text(value: str | None) -> str | None:
     if value is None:
         return None
     text = unicodedata.normalize("NFKC", value)
-    text = _INVISIBLE.sub("", text)
+    text = "".join(c for c in _INVISIBLE_MARKS.sub("", text) if unicodedata.category(c) != "Cf")
     return _WHITESPACE_RUN.sub(" ", text).strip()
 
 
@@ -39,6 +39,9 @@ def is_ip_address(value: str | None) -> bool | None:
     """
     if value is None:
         return None
+    address, percent, zone = value.partition("%")
+    if percent and not _ZONE.fullmatch(zone):  # an IPv6 zone is an interface name, not any text
+        return False
     try:
         ipaddress.ip_address(value)
     except ValueError:
@@ -47,7 +50,7 @@ def is_ip_address(value: str | None) -> bool | None:
 
 
 def phone_e164(value: str | None, region: str | None) -> str | None:
-    """E.164 form of a phone number read with `region` as default, or None if impossible.
+    """E.164 form of a phone number read with `region` as default, or None if it is not a possible number.
 
     Accepts `tel:` and the international prefix `00` in front of the number.
     """
@@ -64,6 +67,7 @@ def phone_e164(value: str | None, region: str | None) -> str | None:
         number = phonenumbers.parse(text, (region or "").upper() or None)
     except phonenumbers.NumberParseException:
         return None
-    if not phonenumbers.is_possible_number(number):
+    # a number diallable only locally (no area code) has no E.164 form
+    if phonenumbers.is_possible_number_with_reason(number) != phonenumbers.ValidationResult.IS_POSSIBLE:
         return None
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)

@@ -68,6 +68,8 @@ IDENTIFIER_CASES: dict[str, tuple[str, object, str, str]] = {
     "I-P20": ("US", "tel:+44 20 7946 095x", "invalid", "unrecognised text"),
     "I-P21": ("US", "+abc", "invalid", "unrecognised text"),
     "I-P22": ("GB", "TEL: 020 7946 0958", "phone", "+442079460958"),
+    "I-P23": ("US", "555-0100", "invalid", "impossible phone number"),  # local only: no E.164 form
+    "I-P24": ("ES", "612.34\U000E0041.62.90", "phone", "+34612346290"),  # a tag character is invisible
     # username
     "I-U1": ("US", "@jane.doe", "username", "jane.doe"),
     "I-U2": ("US", "jane_doe", "username", "jane_doe"),
@@ -124,6 +126,8 @@ IDENTIFIER_CASES: dict[str, tuple[str, object, str, str]] = {
     "I-X16": ("FR", "fe80::1ff:fe23:4567:890a", "invalid", "IP address"),
     "I-X17": ("US", "::ffff:192.0.2.128", "invalid", "IP address"),
     "I-X18": ("ES", "10.0.0.1", "invalid", "IP address"),
+    "I-X19": ("ES", "192.168\uFE0F.1.1", "invalid", "IP address"),  # a variation selector is invisible
+    "I-X20": ("US", "fe80::1%see attached", "invalid", "unrecognised text"),  # no zone, no address
 }
 
 # request id -> (received_at, country, identifiers, expected accounts specified)

@@ -118,7 +118,6 @@ classified as (
             when is_phone_candidate and phones.e164 is not null then 'phone'
             when is_phone_candidate then 'impossible phone number'
             when is_username_candidate and length(ltrim(matched.txt, '@')) <= {{ max_username }}
-                and left(ltrim(matched.txt, '@'), 1) <> '@'
                 then 'username'
             when is_username_candidate then 'username too long'
             else 'unrecognised text'
