@@ -1,44 +1,70 @@
-"""The `irr` command line: run the report job, generate a drop, prepare the dbt manifest."""
+"""The `irr` command line: launch the report's Dagster jobs on the persistent instance, quietly.
+
+`irr run` does three things of its own and leaves the rest to Dagster: it refuses a bad
+request before anything is loaded, chooses the periods present in the drop once it is loaded,
+and prints one line per step while the runs go on (dbt's and Dagster's own output goes to a
+log file, or to the terminal with --verbose).
+"""
 
 from __future__ import annotations
 
 import argparse
-import fcntl
 import os
 import re
+import signal
 import sys
+import threading
+import time
+import warnings
+from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from pathlib import Path
+from typing import TextIO
 
-PERIOD = re.compile(r"^\d{4}-H[12]$")
+LOGS_KEPT = 20
 
 
 class RunFailed(Exception):
     """The run did not succeed; the message is the one-line reason."""
 
 
-def prepare_manifest(force: bool = False) -> None:
-    """(Re)build the dbt manifest that the Dagster definitions are made from, if it is stale.
+class Interrupted(BaseException):
+    """A termination signal arrived; the message names it."""
 
-    Processes that run at the same time take turns (a lock file), so none reads a manifest
-    that another is writing; the definitions are loaded while the lock is held.
-    """
-    from dagster_project.dbt_project import DBT_PROJECT_DIR, SEEDS_DIR, dbt_project
 
-    target = DBT_PROJECT_DIR / "target"
-    target.mkdir(exist_ok=True)
-    with open(target / ".prepare.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+# Signals that arrived while the CLI ran (names), seen through a wakeup pipe: Dagster handles
+# SIGINT and SIGTERM itself during a run and a library may swallow the exception it raises,
+# so the pipe is what tells irr that it was asked to stop.
+_signals: list[str] = []
+_wakeup: list[int] = []  # the pipe's read end, when main() installed it
+
+
+def _install_signal_pipe() -> None:
+    read, write = os.pipe()
+    os.set_blocking(read, False)
+    os.set_blocking(write, False)
+    signal.set_wakeup_fd(write)
+    _wakeup[:] = [read]
+
+
+def _received_signals() -> list[str]:
+    """Names of the signals that arrived since the last call (never blocks)."""
+    if _wakeup:
         try:
-            manifest = dbt_project.manifest_path
-            sources = [p for folder in (DBT_PROJECT_DIR, SEEDS_DIR) for p in folder.rglob("*")
-                       if p.is_file() and target not in p.parents and "logs" not in p.parts]
-            newest = max((p.stat().st_mtime for p in sources), default=0.0)
-            if force or not manifest.exists() or manifest.stat().st_mtime <= newest:
-                dbt_project.preparer.prepare(dbt_project)
-            import dagster_project.definitions  # noqa: F401  (reads the manifest)
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+            data = os.read(_wakeup[0], 64)
+        except BlockingIOError:
+            data = b""
+        for signum in data:
+            _signals.append(signal.Signals(signum).name)
+    return _signals
+
+
+def prepare_manifest(force: bool = False) -> None:
+    """Build the dbt manifest the Dagster definitions are made from, when missing or stale."""
+    from dagster_project.dbt_project import ensure_manifest
+
+    ensure_manifest(force=force)
 
 
 def _absolute_env() -> None:
@@ -46,14 +72,6 @@ def _absolute_env() -> None:
     for name in ("IRR_RAW_DIR", "IRR_WAREHOUSE_DIR", "IRR_EXPORT_DIR"):
         if os.environ.get(name):
             os.environ[name] = str(Path(os.environ[name]).expanduser().resolve())
-
-
-def _failure_reason(result) -> str:
-    for event in result.all_events:
-        if event.is_step_failure:
-            error = event.step_failure_data.error
-            return f"{event.step_key}: {_one_line(error)}"
-    return "the run failed"
 
 
 def _one_line(error) -> str:
@@ -77,112 +95,243 @@ def _one_line(error) -> str:
     return re.sub(r"^[\w.]+(Error|Exception|Failure): ", "", first)
 
 
-@contextmanager
-def warehouse_lock(warehouse_dir: Path):
-    """Hold an exclusive lock on the warehouse for the whole run, or fail at once."""
-    warehouse_dir.mkdir(parents=True, exist_ok=True)
-    path = warehouse_dir / ".irr-run.lock"
-    with path.open("a+") as handle:
+def check_period(period: str) -> None:
+    """Refuse a period that is malformed or outside the half-years this pipeline reports."""
+    from dagster_project.partitions import FIRST_PERIOD, PERIOD_PATTERN, last_period
+
+    if not PERIOD_PATTERN.match(period):
+        raise RunFailed(f"--period must look like 2023-H2, not {period!r}")
+    if not FIRST_PERIOD <= period <= last_period():
+        raise RunFailed(f"period {period} is outside the half-years this pipeline reports "
+                        f"({FIRST_PERIOD} to {last_period()})")
+
+
+# --- progress ----------------------------------------------------------------------------------
+
+def _plural(n: int, word: str) -> str:
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+
+def _step_line(step: str, mats: list[tuple[str, dict]], checks: tuple[int, int]) -> tuple[str, str]:
+    """A finished step's label and what it did, from its materialisations' metadata and its checks."""
+    meta = mats[0][1] if mats else {}
+    passed, failed = checks
+    if step == "raw__request_lines":
+        return "request files", f"{_plural(int(meta.get('lines', 0)), 'line')} in {_plural(int(meta.get('files', 0)), 'file')}"
+    if step.startswith("raw__"):
+        return "directory", f"{step[5:].replace('_', ' ')}: {_plural(int(meta.get('rows', 0)), 'row')}"
+    if step in ("irr_dbt_models", "irr_dbt_period_models"):
+        label = "dbt models" if step == "irr_dbt_models" else "report marts"
+        tested = f", {passed:,} checks passed" + (f", {failed:,} failed" if failed else "")
+        return label, f"{_plural(len({key for key, _ in mats}), 'table')} built{tested}"
+    if step == "dq__data_quality_account":
+        return "data quality", (f"{int(meta.get('lines_read', 0)):,} lines read, "
+                                f"{int(meta.get('lines_quarantined', 0)):,} quarantined; "
+                                f"{_plural(int(meta.get('requests', 0)), 'request')}")
+    if step == "exports__information_requests_csv":
+        return "export", f"CSV for {meta.get('periods', '')}"
+    if step == "reporting__report_duckdb":
+        published, unchanged = meta.get("versions_published", "none"), meta.get("versions_unchanged", "none")
+        text = f"published {published}" if published != "none" else "no new version"
+        return "publication", text + (f"; unchanged {unchanged}" if unchanged != "none" else "")
+    if step == "exports__report_html":
+        return "html", f"{_plural(str(meta.get('pages', '')).count('report.html'), 'page')} and the index"
+    return step, ""
+
+
+class Progress:
+    """Prints one line per finished step of a run, read from the instance's event log as it runs."""
+
+    def __init__(self, instance, out: TextIO) -> None:
+        self.instance = instance
+        self.out = out
+        self.metadata: dict[str, dict] = {}  # asset key -> metadata of its last materialisation
+
+    def print(self, label: str, detail: str, seconds: float | None = None) -> None:
+        elapsed = f"{seconds:6.1f} s" if seconds is not None else ""
+        self.out.write(f"  {label:<14} {detail:<60} {elapsed}".rstrip() + "\n")
+        self.out.flush()
+
+    def execute(self, job, **kwargs):
+        from dagster import DagsterEventType
+        from dagster._core.utils import make_new_run_id
+
+        run_id = make_new_run_id()
+        done = threading.Event()
+        types = {DagsterEventType.STEP_START, DagsterEventType.STEP_SUCCESS,
+                 DagsterEventType.ASSET_MATERIALIZATION, DagsterEventType.ASSET_CHECK_EVALUATION}
+        steps: dict[str, dict] = {}
+
+        def follow() -> None:
+            cursor, nudged = None, 0.0
+            while True:
+                finished = done.is_set()
+                while True:
+                    page = self.instance.get_records_for_run(run_id, cursor=cursor, of_type=types, limit=500)
+                    cursor = page.cursor
+                    for record in page.records:
+                        self._take(record.event_log_entry, steps)
+                    if not page.has_more:
+                        break
+                if finished:
+                    return
+                if _received_signals() and time.monotonic() - nudged > 2:
+                    # asked to stop: interrupt the run again until it ends (a step may have
+                    # swallowed the first interrupt)
+                    nudged = time.monotonic()
+                    signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+                done.wait(0.3)
+
+        follower = threading.Thread(target=follow, name="irr-progress", daemon=True)
+        follower.start()
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "unknown"
-            raise RunFailed(
-                f"warehouse {warehouse_dir} is locked by another irr run (pid {holder}); "
-                "try again when it has finished"
-            ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(str(os.getpid()))
-        handle.flush()
-        try:
-            yield
+            result = job.execute_in_process(
+                instance=self.instance, run_id=run_id, raise_on_error=False,
+                run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}}, **kwargs,
+            )
         finally:
-            handle.seek(0)
-            handle.truncate()
-            fcntl.flock(handle, fcntl.LOCK_UN)
+            done.set()
+            follower.join(timeout=10)
+        if _received_signals():
+            raise Interrupted(f"interrupted by {_signals[0]}")
+        if not result.success:
+            raise RunFailed(_failure_reason(result))
+        return result
 
-
-def _execute(job, instance, **kwargs):
-    result = job.execute_in_process(
-        instance=instance,
-        raise_on_error=False,
-        run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
-        **kwargs,
-    )
-    if not result.success:
-        raise RunFailed(_failure_reason(result))
-    return result
-
-
-def _materialization_metadata(results) -> dict[str, dict]:
-    """Asset key -> metadata of every materialisation of the given results, as text."""
-    out: dict[str, dict] = {}
-    for result in results:
-        for event in result.get_asset_materialization_events():
+    def _take(self, entry, steps: dict[str, dict]) -> None:
+        event = entry.dagster_event
+        step = steps.setdefault(event.step_key, {"start": entry.timestamp, "mats": [], "passed": 0, "failed": 0})
+        if event.event_type_value == "STEP_START":
+            step["start"] = entry.timestamp
+        elif event.event_type_value == "ASSET_MATERIALIZATION":
             mat = event.step_materialization_data.materialization
-            out[mat.asset_key.to_user_string()] = {k: str(v.value) for k, v in mat.metadata.items()}
-    return out
+            metadata = {k: v.value for k, v in mat.metadata.items()}
+            step["mats"].append((mat.asset_key.to_user_string(), metadata))
+            self.metadata[mat.asset_key.to_user_string()] = metadata
+        elif event.event_type_value == "ASSET_CHECK_EVALUATION":
+            step["passed" if event.event_specific_data.passed else "failed"] += 1
+        elif event.event_type_value == "STEP_SUCCESS":
+            label, detail = _step_line(event.step_key, step["mats"], (step["passed"], step["failed"]))
+            self.print(label, detail, entry.timestamp - step["start"])
 
 
-def run(period: str | None) -> dict:
+def _failure_reason(result) -> str:
+    for event in result.all_events:
+        if event.is_step_failure:
+            error = event.step_failure_data.error
+            return f"{event.step_key}: {_one_line(error)}"
+    return "the run failed"
+
+
+# --- quiet output ------------------------------------------------------------------------------
+
+@contextmanager
+def _output(log_path: Path, verbose: bool) -> Iterator[TextIO]:
+    """Send everything written to stdout and stderr (this process's and dbt's) to the log file.
+
+    Yields the stream for irr's own lines: the real stdout. With `verbose`, nothing is
+    redirected and the log file is not written.
+    """
+    if verbose:
+        yield sys.stdout
+        return
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    for old in sorted(log_path.parent.glob("irr-run-*.log"))[:-LOGS_KEPT]:
+        old.unlink(missing_ok=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved_out, saved_err = os.dup(1), os.dup(2)
+    own = os.fdopen(os.dup(saved_out), "w", buffering=1)
+    with log_path.open("ab") as log:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        try:
+            yield own
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved_out, 1)
+            os.dup2(saved_err, 2)
+            os.close(saved_out)
+            os.close(saved_err)
+            own.close()
+
+
+# --- the run -----------------------------------------------------------------------------------
+
+def run(period: str | None, verbose: bool = False, out: TextIO | None = None) -> dict:
     """Load the drop, then build, export and publish one period or every period in it.
 
-    Raises RunFailed with a one-line reason.
+    Both halves are Dagster runs on the persistent instance. Raises RunFailed with a one-line
+    reason.
     """
-    if period is not None and not PERIOD.match(period):
-        raise RunFailed(f"--period must look like 2023-H2, not {period!r}")
+    started = time.monotonic()
+    echo = out or sys.stdout
+    if period is not None:
+        check_period(period)
     _absolute_env()
-    from dagster_project.resources import IrrPaths
+    from dagster_project.resources import IrrPaths, WarehouseBusy, hold_warehouse
 
     paths = IrrPaths()
-    if not (paths.raw_path / "requests").is_dir():
-        raise RunFailed(f"no raw drop at {paths.raw_path} (expected a requests/ folder; set IRR_RAW_DIR)")
-    with warehouse_lock(paths.warehouse_path):
-        prepare_manifest()
-        import duckdb
-        from dagster import DagsterInstance
+    for folder in ("requests", "directory"):
+        if not (paths.raw_path / folder).is_dir():
+            raise RunFailed(f"no {folder}/ folder in the raw drop {paths.raw_path} (set IRR_RAW_DIR)")
+    from dagster_project.dbt_project import DbtNotFound, dbt_executable
 
-        from dagster_project.definitions import defs
-        from dagster_project.partitions import (
-            half_year_partitions,
-            partition_key_to_period,
-            period_to_partition_key,
-        )
-
-        keys = half_year_partitions.get_partition_keys()
-        first, last = partition_key_to_period(keys[0]), partition_key_to_period(keys[-1])
-        with DagsterInstance.ephemeral() as instance:
-            loaded = _execute(defs.resolve_job_def("irr_load"), instance)
-            with duckdb.connect(str(paths.warehouse_db), read_only=True) as con:
-                found = [r[0] for r in con.execute(
-                    "select distinct period from staging.stg_requests__current order by period"
-                ).fetchall()]
-            wanted = [period] if period else found
-            if not wanted:
-                raise RunFailed("the drop holds no accepted request (see dq.dq_quarantined_lines)")
-            outside = [p for p in wanted if not first <= p <= last]
-            if outside:
-                raise RunFailed(
-                    f"period(s) {', '.join(outside)} outside the half-years this pipeline reports "
-                    f"({first} to {last})"
-                )
-            job = defs.resolve_job_def("irr_periods")
-            if len(wanted) == 1:
-                result = _execute(job, instance, partition_key=period_to_partition_key(wanted[0]))
-            else:
-                result = _execute(job, instance, tags={
-                    "dagster/asset_partition_range_start": period_to_partition_key(wanted[0]),
-                    "dagster/asset_partition_range_end": period_to_partition_key(wanted[-1]),
-                })
-    return {"paths": paths, "run_id": result.run_id, "periods": wanted,
-            "metadata": _materialization_metadata([loaded, result])}
+    try:
+        dbt_executable()
+    except DbtNotFound as exc:
+        raise RunFailed(str(exc)) from None
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    log_path = paths.warehouse_path / "logs" / f"irr-run-{stamp}-{os.getpid()}.log"
+    try:
+        with hold_warehouse(paths.warehouse_path, "irr run"):
+            if not verbose:
+                echo.write(f"irr run: {paths.raw_path} (log: {log_path})\n")
+            with _output(log_path, verbose) as own:
+                return _run_jobs(paths, period, own if out is None else echo, started) | {"log": log_path}
+    except WarehouseBusy as exc:
+        raise RunFailed(str(exc)) from None
 
 
-def _print_summary(paths) -> None:
+def _run_jobs(paths, period: str | None, echo: TextIO, started: float) -> dict:
     import duckdb
 
+    from dagster_project.instance import dagster_home, irr_instance
+
+    prepare_manifest()
+    from dagster_project.jobs import irr_load_job, irr_periods_job
+    from dagster_project.partitions import period_range_tags
+
+    with irr_instance(paths) as instance:
+        progress = Progress(instance, echo)
+        loaded = progress.execute(_resolved(irr_load_job))
+        with duckdb.connect(str(paths.warehouse_db), read_only=True) as con:
+            found = [r[0] for r in con.execute(
+                "select distinct period from staging.stg_requests__current order by period"
+            ).fetchall()]
+        if not found:
+            raise RunFailed("the drop holds no accepted request (see dq.dq_quarantined_lines)")
+        if period is not None and period not in found:
+            raise RunFailed(f"period {period} has no requests in the drop (periods found: {', '.join(found)})")
+        wanted = [period] if period else found
+        progress.print("periods", ", ".join(wanted))
+        result = progress.execute(_resolved(irr_periods_job), tags=period_range_tags(wanted[0], wanted[-1]))
+    return {"paths": paths, "run_ids": [loaded.run_id, result.run_id], "periods": wanted,
+            "metadata": progress.metadata, "dagster_home": dagster_home(paths),
+            "seconds": time.monotonic() - started}
+
+
+def _resolved(job):
+    from dagster_project.definitions import defs
+
+    return defs.resolve_job_def(job.name)
+
+
+def _print_summary(outcome: dict) -> None:
+    import duckdb
+
+    paths = outcome["paths"]
     with duckdb.connect(str(paths.report_db), read_only=True) as con:
         rows = con.execute(
             "select period, countries, total_requests, legal_requests, emergency_requests, "
@@ -191,8 +340,23 @@ def _print_summary(paths) -> None:
     print("period    countries  total  legal  emergency  preservation")
     for p, c, t, l, e, s in rows:
         print(f"{p:<9} {c:>9} {t:>6} {l:>6} {e:>10} {s:>13}")
+    print(f"done in {outcome['seconds']:.1f} s; runs recorded in {outcome['dagster_home']}")
     print(f"report:  {paths.report_db}")
     print(f"exports: {paths.export_path}")
+    print(f"html:    {paths.export_path / 'index.html'}")
+
+
+# --- entry point -------------------------------------------------------------------------------
+
+def _on_signal(signum, _frame) -> None:
+    _received_signals()
+    raise Interrupted(f"interrupted by {signal.Signals(signum).name}")
+
+
+def _quiet_warnings() -> None:
+    """Third-party warnings are not the operator's business (they go to the log with --verbose)."""
+    if "--verbose" not in sys.argv:
+        warnings.filterwarnings("ignore")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -200,6 +364,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     run_p = sub.add_parser("run", help="materialise the report for every period in the drop, or one")
     run_p.add_argument("--period", help="one half-year, e.g. 2023-H2")
+    run_p.add_argument("--verbose", action="store_true", help="show dbt's and Dagster's output instead of a log file")
     gen_p = sub.add_parser("generate", help="write a deterministic synthetic raw drop")
     gen_p.add_argument("out", type=Path)
     gen_p.add_argument("--requests", type=int, default=1000)
@@ -209,10 +374,13 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("prepare", help="build the dbt manifest the Dagster definitions load")
     args = parser.parse_args(argv)
 
+    _quiet_warnings()
+    _install_signal_pipe()
+    for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+        signal.signal(signum, _on_signal)
     try:
         if args.command == "run":
-            outcome = run(args.period)
-            _print_summary(outcome["paths"])
+            _print_summary(run(args.period, verbose=args.verbose))
         elif args.command == "generate":
             from dagster_project.generate import write_drop
 
@@ -220,10 +388,16 @@ def main(argv: list[str] | None = None) -> int:
             print(", ".join(f"{k}: {v}" for k, v in counts.items()))
         elif args.command == "prepare":
             prepare_manifest(force=True)
-    except RunFailed as exc:
-        print(f"irr: run failed: {exc}", file=sys.stderr)
-        return 1
-    except Exception as exc:  # noqa: BLE001 - the CLI promises a one-line reason
+    except BaseException as exc:  # noqa: BLE001 - the CLI promises a one-line reason
+        if _received_signals() or isinstance(exc, (Interrupted, KeyboardInterrupt)):
+            name = (_signals or ["SIGINT"])[0]
+            print(f"irr: {args.command} interrupted by {name}", file=sys.stderr)
+            return 128 + signal.Signals[name].value
+        if isinstance(exc, RunFailed):
+            print(f"irr: run failed: {exc}", file=sys.stderr)
+            return 1
+        if not isinstance(exc, Exception):
+            raise
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         print(f"irr: {args.command} failed: {first}", file=sys.stderr)
         return 1

@@ -1,12 +1,112 @@
-"""The dbt project, declared once; its manifest is prepared by `irr prepare`, `irr run` or `dagster dev`."""
+"""The dbt project, declared once: where it lives, which dbt runs it, and its manifest kept fresh."""
 
 from __future__ import annotations
 
+import fcntl
+import os
+from importlib import metadata
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
-from dagster_dbt import DbtProject
+from dagster_dbt import DbtCliResource, DbtProject
+from packaging.version import Version
 
 DBT_PROJECT_DIR = Path(__file__).resolve().parent.parent / "dbt"
 SEEDS_DIR = DBT_PROJECT_DIR.parent / "seeds"
+# The manifest the Dagster definitions are made from (code, not data: it lives with the project).
+MANIFEST_TARGET = DBT_PROJECT_DIR / "target"
 
-dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR)
+dbt_project = DbtProject(project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR, target_path=MANIFEST_TARGET)
+
+
+class IrrDbtCliResource(DbtCliResource):
+    """dbt as a subprocess, without two fixed costs dagster-dbt pays on every invocation.
+
+    It loads dbt's adapter into the Dagster process (4-6 s here) only to fetch optional column
+    metadata and row counts, which irr does not ask for; and it runs `dbt --version` twice
+    (about 1.5 s each) to learn a version that the installed dbt-core package already states.
+    Both are private hooks of the pinned dagster-dbt; were they renamed, runs would only be slower.
+    """
+
+    def _initialize_dbt_core_adapter(self, args):  # noqa: ANN001 - dagster-dbt's private hook
+        return None
+
+    @property
+    def _cli_version(self) -> Version:
+        return Version(metadata.version("dbt-core"))
+
+
+class DbtNotFound(RuntimeError):
+    """No dbt executable beside the interpreter nor on PATH."""
+
+
+def dbt_executable(required: bool = True) -> str:
+    """The dbt installed beside this interpreter (a venv that nobody activated), else the one on PATH.
+
+    With `required=False` a missing dbt yields the bare name, so definitions still load and the
+    run says what is missing.
+    """
+    beside = Path(sys.executable).with_name("dbt")  # not resolved: a venv's python is a link
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    found = shutil.which("dbt")
+    if found:
+        return found
+    if required:
+        raise DbtNotFound(
+            f"dbt not found beside {sys.executable} nor on PATH; install the project with "
+            '`python -m pip install -e .` into that interpreter'
+        )
+    return "dbt"
+
+
+def dbt_environment(**extra: str) -> dict[str, str]:
+    """The environment of every dbt subprocess: no telemetry (offline it waits on the network), no colours."""
+    return {**os.environ, "DO_NOT_TRACK": "1", "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+            "DBT_USE_COLORS": "false", **extra}
+
+
+def _newest_source_mtime() -> float:
+    """The newest modification time of the files dbt parses (project, profile, models, macros, tests, seeds)."""
+    folders = [DBT_PROJECT_DIR / name for name in ("models", "macros", "tests")] + [SEEDS_DIR]
+    files = [p for folder in folders for p in folder.rglob("*") if p.is_file()]
+    files += [DBT_PROJECT_DIR / "dbt_project.yml", DBT_PROJECT_DIR / "profiles.yml"]
+    return max((p.stat().st_mtime for p in files if p.exists()), default=0.0)
+
+
+def ensure_manifest(force: bool = False) -> Path:
+    """Build the manifest with `dbt parse` when it is missing or older than the project's files.
+
+    Processes that start at once take turns on a lock file, so none reads a manifest that another
+    is writing; a fresh manifest costs one stat of each project file.
+    """
+    manifest = MANIFEST_TARGET / "manifest.json"
+    MANIFEST_TARGET.mkdir(parents=True, exist_ok=True)
+    with open(MANIFEST_TARGET / ".prepare.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if force or not manifest.exists() or manifest.stat().st_mtime <= _newest_source_mtime():
+                _parse()
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    return manifest
+
+
+def _parse() -> None:
+    tmp_target = MANIFEST_TARGET / f".parse-{os.getpid()}"
+    result = subprocess.run(
+        [dbt_executable(), "--quiet", "parse", "--project-dir", str(DBT_PROJECT_DIR),
+         "--profiles-dir", str(DBT_PROJECT_DIR), "--target-path", str(tmp_target)],
+        env=dbt_environment(DBT_LOG_PATH=str(tmp_target)), capture_output=True, text=True, check=False,
+    )
+    try:
+        if result.returncode != 0:
+            lines = [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
+            raise RuntimeError(f"dbt parse failed: {lines[-1] if lines else 'no output'}")
+        for name in ("manifest.json", "partial_parse.msgpack"):
+            if (tmp_target / name).exists():
+                os.replace(tmp_target / name, MANIFEST_TARGET / name)
+    finally:
+        shutil.rmtree(tmp_target, ignore_errors=True)

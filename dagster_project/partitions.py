@@ -8,7 +8,7 @@ from datetime import date, datetime, timedelta, timezone
 from dagster import TimeWindowPartitionsDefinition
 
 FIRST_PERIOD = "2019-H1"
-_PERIOD = re.compile(r"^(\d{4})-H([12])$")
+PERIOD_PATTERN = re.compile(r"^(\d{4})-H([12])$")
 
 # Partition keys are the periods' first days (2023-07-01 is 2023-H2); end_offset=1 adds
 # the half-year in progress, so data that arrives early still has a partition.
@@ -23,7 +23,7 @@ half_year_partitions = TimeWindowPartitionsDefinition(
 
 def period_to_partition_key(period: str) -> str:
     """'2023-H2' -> '2023-07-01'."""
-    match = _PERIOD.match(period)
+    match = PERIOD_PATTERN.match(period)
     if not match:
         raise ValueError(f"not a period: {period!r} (expected YYYY-H1 or YYYY-H2)")
     return f"{match.group(1)}-{'01' if match.group(2) == '1' else '07'}-01"
@@ -52,3 +52,18 @@ def previous_period(period: str) -> str:
 def periods_of_window(start: datetime, end: datetime) -> tuple[str, str]:
     """First and last period of a partition time window [start, end)."""
     return period_of(start), period_of(end - timedelta(seconds=1))
+
+
+def last_period() -> str:
+    """The last half-year with a partition: the one in progress."""
+    return partition_key_to_period(half_year_partitions.get_last_partition_key())
+
+
+def period_range_tags(first: str, last: str) -> dict[str, str]:
+    """Run tags that select the partitions of the periods `first` to `last` (one run, a range)."""
+    if first == last:
+        return {"dagster/partition": period_to_partition_key(first)}
+    return {
+        "dagster/asset_partition_range_start": period_to_partition_key(first),
+        "dagster/asset_partition_range_end": period_to_partition_key(last),
+    }

@@ -74,6 +74,8 @@ class Publication:
     period: str
     version: int
     restatements: int
+    # False when the figures equal the last published version's: no new version is recorded
+    changed: bool = True
 
 
 def input_fingerprint(raw_dir: Path) -> str:
@@ -91,7 +93,9 @@ def input_fingerprint(raw_dir: Path) -> str:
 def record_publication(
     con: duckdb.DuckDBPyConnection, periods: list[str], run_id: str, fingerprint: str
 ) -> list[Publication]:
-    """Give each period with figures a new (pending) version; record what changed since the previous one.
+    """Give each period whose figures changed a new (pending) version; record what changed.
+
+    A period whose figures equal its last published version keeps that version (unchanged).
 
     Versions of a run that died before `mark_published` are removed first, so numbers stay
     consecutive and a version exists only if it was published.
@@ -119,31 +123,30 @@ def record_publication(
             "select coalesce(max(version), 0) from reporting.report_versions where period = ?", [period]
         ).fetchone()[0]
         version = previous + 1
+        old = unpivot.format(src="(select * from reporting.information_requests_versions "
+                                 "where period = $period and version = $previous)")
+        new = unpivot.format(src="(select * from reporting.information_requests where period = $period)")
+        changes = f"""
+            select $period as period, $version as version, coalesce(o.country_code, n.country_code),
+                   coalesce(o.metric, n.metric), o.value, n.value
+            from ({old}) as o
+            full outer join ({new}) as n
+                on o.country_code = n.country_code and o.metric = n.metric
+            where o.value is distinct from n.value
+        """
+        params = {"period": period, "version": version, "previous": previous}
+        restated = 0
+        if previous:
+            restated = con.execute(f"select count(*) from ({changes})", params).fetchone()[0]
+            if not restated:
+                out.append(Publication(period, previous, 0, changed=False))
+                continue
+            con.execute(f"insert into reporting.restatements {changes}", params)
         con.execute(
             "insert into reporting.information_requests_versions "
             "select ?, * from reporting.information_requests where period = ?",
             [version, period],
         )
-        old = unpivot.format(src="(select * from reporting.information_requests_versions "
-                                 "where period = $period and version = $previous)")
-        new = unpivot.format(src="(select * from reporting.information_requests where period = $period)")
-        restated = 0
-        if previous:
-            con.execute(
-                f"""
-                insert into reporting.restatements
-                select $period, $version, coalesce(o.country_code, n.country_code),
-                       coalesce(o.metric, n.metric), o.value, n.value
-                from ({old}) as o
-                full outer join ({new}) as n
-                    on o.country_code = n.country_code and o.metric = n.metric
-                where o.value is distinct from n.value
-                """,
-                {"period": period, "version": version, "previous": previous},
-            )
-            restated = con.execute(
-                "select count(*) from reporting.restatements where period = ? and version = ?", [period, version]
-            ).fetchone()[0]
         con.execute(
             """
             insert into reporting.report_versions

@@ -1,30 +1,42 @@
-"""Resources: where the raw drop, the warehouse and the exports live."""
+"""Resources: where the raw drop, the warehouse and the exports live, and the one writer of a warehouse."""
 
 from __future__ import annotations
 
+import fcntl
 import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
-from dagster import ConfigurableResource
+from dagster import ConfigurableResource, InitResourceContext
+from pydantic import PrivateAttr
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_RAW_DIR = REPO_ROOT / "data" / "sample"
-# Dagster concurrency pool of every step that writes warehouse.duckdb (limit 1 in dagster_home/dagster.yaml).
-WAREHOUSE_POOL = "warehouse"
+LOCK_FILE = ".irr-run.lock"
+
+
+class WarehouseBusy(RuntimeError):
+    """Another process is writing the warehouse; the message names it."""
 
 
 class IrrPaths(ConfigurableResource):
-    """Folders of one deployment.
+    """Folders of one deployment, and the warehouse held exclusively for the whole run.
 
     A field left unset is read from its environment variable when the run starts
     (IRR_RAW_DIR, IRR_WAREHOUSE_DIR, IRR_EXPORT_DIR), else the contract's default;
-    relative paths are read from the working directory.
+    relative paths are read from the working directory. Every asset of every run (CLI, UI,
+    schedule, sensor) uses this resource, so every run takes the warehouse lock: a second
+    writer fails at once with one line naming the holder.
     """
 
     raw_dir: Optional[str] = None
     warehouse_dir: Optional[str] = None
     export_dir: Optional[str] = None
+
+    _hold: Optional[object] = PrivateAttr(default=None)
 
     @property
     def raw_path(self) -> Path:
@@ -46,7 +58,72 @@ class IrrPaths(ConfigurableResource):
     def report_db(self) -> Path:
         return self.warehouse_path / "report.duckdb"
 
+    @property
+    def dbt_target_path(self) -> Path:
+        """dbt's artifacts, logs and partial-parse state for this warehouse (one folder, reused)."""
+        return self.warehouse_path / "dbt"
+
+    def setup_for_execution(self, context: InitResourceContext) -> None:
+        run_id = context.dagster_run.run_id if context.dagster_run else "?"
+        self._hold = hold_warehouse(self.warehouse_path, f"Dagster run {run_id[:8]}")
+        self._hold.__enter__()
+
+    def teardown_after_execution(self, context: InitResourceContext) -> None:
+        if self._hold is not None:
+            self._hold.__exit__(None, None, None)
+            self._hold = None
+
 
 def _folder(configured: Optional[str], variable: str, default: str) -> Path:
     value = configured or os.environ.get(variable) or default
     return Path(value).expanduser().resolve()
+
+
+# Warehouses this process holds: (nesting depth, lock file). `irr run` holds its warehouse
+# across its Dagster runs, and each run's resource takes it again inside.
+_held: dict[Path, tuple[int, object]] = {}
+_held_guard = threading.Lock()
+
+
+@contextmanager
+def hold_warehouse(warehouse_dir: Path, holder: str) -> Iterator[None]:
+    """Hold the warehouse's exclusive lock (an flock the OS drops when the process dies), or fail at once."""
+    warehouse_dir = warehouse_dir.resolve()
+    with _held_guard:
+        depth, handle = _held.get(warehouse_dir, (0, None))
+        _held[warehouse_dir] = (depth + 1, handle or _acquire(warehouse_dir, holder))
+    try:
+        yield
+    finally:
+        with _held_guard:
+            depth, handle = _held.pop(warehouse_dir)
+            if depth > 1:
+                _held[warehouse_dir] = (depth - 1, handle)
+            else:
+                _release(handle)
+
+
+def _acquire(warehouse_dir: Path, holder: str):
+    warehouse_dir.mkdir(parents=True, exist_ok=True)
+    handle = (warehouse_dir / LOCK_FILE).open("a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        other = handle.read().strip() or "another process"
+        handle.close()
+        raise WarehouseBusy(
+            f"warehouse {warehouse_dir} is being written by {other}; try again when it has finished"
+        ) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"{holder}, pid {os.getpid()}")
+    handle.flush()
+    return handle
+
+
+def _release(handle) -> None:
+    handle.seek(0)
+    handle.truncate()
+    fcntl.flock(handle, fcntl.LOCK_UN)
+    handle.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from datetime import date, timedelta
 
-from dagster import RunRequest, ScheduleEvaluationContext, schedule
+from dagster import DefaultScheduleStatus, RunRequest, ScheduleEvaluationContext, schedule
 
 from dagster_project.partitions import period_of, period_to_partition_key, previous_period
 
@@ -42,6 +42,8 @@ LAG_DAYS = schedule_lag_days()
     job_name="irr_report",
     cron_schedule=cron_for_lag(LAG_DAYS),
     execution_timezone="UTC",
+    # runs whenever the daemon runs; stop it in the UI (Automation) to pause publication
+    default_status=DefaultScheduleStatus.RUNNING,
     description="Runs the half-year that has just closed, IRR_SCHEDULE_LAG_DAYS after 1 January and 1 July.",
 )
 def half_yearly_report(context: ScheduleEvaluationContext) -> RunRequest:

@@ -14,6 +14,9 @@ settings.register_profile("fixed", derandomize=True, database=None)
 settings.register_profile("random")
 settings.load_profile(os.environ.get("IRR_HYPOTHESIS", "fixed"))
 
+# Every test's run records into its own warehouse's Dagster instance, never a shared one.
+os.environ.pop("DAGSTER_HOME", None)
+
 from contract_cases import build_contract_drop
 from drops import run_in_process
 

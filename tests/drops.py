@@ -6,6 +6,7 @@ import csv
 import gzip
 import json
 import os
+import sys
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -76,9 +77,20 @@ def _csv(path: Path, header, rows) -> None:
         writer.writerows(rows)
 
 
+# The installed entry points (irr, dagster, dagster-daemon, ...) are called by absolute path with
+# a PATH that does not hold them, as cron, systemd or the daemon would: nothing activates a venv.
+BIN = Path(sys.executable).parent
+BARE_PATH = "/usr/bin:/bin"
+
+
+def installed(name: str) -> str:
+    """Absolute path of an entry point installed beside this interpreter."""
+    return str(BIN / name)
+
+
 def irr_process_env(raw: Path | str, warehouse: Path | str, exports: Path | str, **extra: str) -> dict[str, str]:
-    """The environment of an `irr` subprocess pointed at the given folders."""
-    return {**os.environ, "IRR_RAW_DIR": str(raw), "IRR_WAREHOUSE_DIR": str(warehouse),
+    """The environment of an `irr` subprocess pointed at the given folders, with no venv on PATH."""
+    return {**os.environ, "PATH": BARE_PATH, "IRR_RAW_DIR": str(raw), "IRR_WAREHOUSE_DIR": str(warehouse),
             "IRR_EXPORT_DIR": str(exports), **extra}
 
 

@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
 import pytest
 
 from contract_cases import ACCOUNTS, SHORT_LINKS, VIDEOS
-from drops import event, irr_process_env, write_drop
+from dagster_project.partitions import last_period
+from drops import event, installed, irr_process_env, write_drop
 from test_end_to_end import e2e_drop
 
 
 def irr(args: list[str], raw: Path, out: Path, cwd: Path | None = None) -> subprocess.CompletedProcess:
     env = irr_process_env(raw, out / "wh", out / "ex")
-    return subprocess.run([sys.executable, "-m", "dagster_project.cli", *args], env=env, cwd=cwd,
+    return subprocess.run([installed("irr"), *args], env=env, cwd=cwd,
                           capture_output=True, text=True, timeout=600)
 
 
@@ -29,44 +30,86 @@ def drop(tmp_path_factory) -> Path:
     return e2e_drop(tmp_path_factory.mktemp("cli") / "raw")
 
 
-def test_run_twice_gives_byte_identical_export_and_equal_tables(drop, tmp_path):
+def _report_tables(warehouse: Path) -> list[tuple]:
+    with duckdb.connect(str(warehouse / "report.duckdb"), read_only=True) as con:
+        return con.execute("select * from reporting.information_requests order by all").fetchall()
+
+
+def test_run_twice_gives_byte_identical_export_equal_tables_and_no_new_version(drop, tmp_path):
     first = irr(["run"], drop, tmp_path / "one")
-    second = irr(["run"], drop, tmp_path / "two")
     assert first.returncode == 0, first.stderr[-2000:]
+    exports = {p: (tmp_path / "one" / "ex" / p / "information_requests.csv").read_bytes() for p in ("2023-H2", "2024-H1")}
+    tables = _report_tables(tmp_path / "one" / "wh")
+    second = irr(["run"], drop, tmp_path / "one")
     assert second.returncode == 0, second.stderr[-2000:]
-    for period in ("2023-H2", "2024-H1"):
-        a = (tmp_path / "one" / "ex" / period / "information_requests.csv").read_bytes()
-        b = (tmp_path / "two" / "ex" / period / "information_requests.csv").read_bytes()
-        assert a == b
-    tables = []
-    for name in ("one", "two"):
-        with duckdb.connect(str(tmp_path / name / "wh" / "report.duckdb"), read_only=True) as con:
-            tables.append(con.execute("select * from reporting.information_requests order by all").fetchall())
-    assert tables[0] == tables[1] and len(tables[0]) == 4
-    assert "2023-H2" in first.stdout  # the summary printed on success
+    for period, data in exports.items():
+        assert (tmp_path / "one" / "ex" / period / "information_requests.csv").read_bytes() == data
+    assert _report_tables(tmp_path / "one" / "wh") == tables and len(tables) == 4
+    # publishing the same figures again is not a new version
+    assert "publication    no new version; unchanged 2023-H2 v1, 2024-H1 v1" in second.stdout
+    with duckdb.connect(str(tmp_path / "one" / "wh" / "report.duckdb"), read_only=True) as con:
+        assert con.execute("select period, version from reporting.report_versions order by all").fetchall() == [
+            ("2023-H2", 1), ("2024-H1", 1)]
+
+    # quiet, honest output: one line per step, the totals and the paths; nothing on stderr
+    lines = first.stdout.splitlines()
+    assert first.stderr == "" and "\x1b[" not in first.stdout
+    assert len(lines) <= 25, first.stdout
+    assert lines[0].startswith(f"irr run: {drop} (log: {tmp_path / 'one' / 'wh' / 'logs'}")
+    labels = [line.split()[0] for line in lines if line.startswith("  ")]
+    assert labels == ["directory", "request", "directory", "directory", "dbt", "data", "periods", "report",
+                      "export", "publication", "html"], first.stdout
+    assert "publication    published 2023-H2 v1, 2024-H1 v1" in first.stdout
+    assert any(line.startswith("  request files  ") and " lines in " in line for line in lines)
+    assert f"report:  {tmp_path / 'one' / 'wh' / 'report.duckdb'}" in lines
+    assert f"html:    {tmp_path / 'one' / 'ex' / 'index.html'}" in lines
+    assert "2023-H2" in first.stdout
+
+    # dbt's output went to the log file; dbt parsed the project at most once in the first run
+    # (a new warehouse) and not at all in the second
+    logs = sorted((tmp_path / "one" / "wh" / "logs").glob("irr-run-*.log"))
+    assert len(logs) == 2
+    first_log, second_log = (p.read_text() for p in logs)
+    assert "Finished running" in first_log
+    assert first_log.count("Unable to do partial parsing") <= 1
+    assert "Unable to do partial parsing" not in second_log
 
 
-def test_run_one_period_writes_only_that_period(drop, tmp_path):
-    result = irr(["run", "--period", "2024-H1"], drop, tmp_path)
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert sorted(p.name for p in (tmp_path / "ex").iterdir() if p.is_dir()) == ["2024-H1"]
-
-
-def test_run_relative_dirs_are_read_from_the_working_directory(drop, tmp_path):
+def test_run_one_period_with_relative_dirs_writes_only_that_period(drop, tmp_path):
+    """Relative folders are read from the working directory; --period builds that half-year only."""
     env = irr_process_env(drop, "rel_wh", "rel_ex")
-    result = subprocess.run([sys.executable, "-m", "dagster_project.cli", "run", "--period", "2023-H2"],
+    result = subprocess.run([installed("irr"), "run", "--period", "2024-H1"],
                             env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     assert (tmp_path / "rel_wh" / "report.duckdb").is_file()
-    assert (tmp_path / "rel_ex" / "2023-H2" / "information_requests.csv").is_file()
+    assert sorted(p.name for p in (tmp_path / "rel_ex").iterdir() if p.is_dir()) == ["2024-H1"]
+    assert (tmp_path / "rel_ex" / "2024-H1" / "information_requests.csv").is_file()
 
 
 def test_period_absent_from_drop_fails_with_one_line_reason(drop, tmp_path):
     result = irr(["run", "--period", "2019-H1"], drop, tmp_path)
-    assert result.returncode != 0
-    assert last_line(result).startswith("irr: run failed:")
-    assert "2019-H1" in last_line(result) and "2023-H2" in last_line(result)
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        "irr: run failed: period 2019-H1 has no requests in the drop (periods found: 2023-H2, 2024-H1)"]
     assert not (tmp_path / "wh" / "report.duckdb").exists()
+
+
+def test_period_outside_the_reported_range_is_refused_before_loading(drop, tmp_path):
+    result = irr(["run", "--period", "1999-H1"], drop, tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        "irr: run failed: period 1999-H1 is outside the half-years this pipeline reports "
+        f"(2019-H1 to {last_period()})"]
+    assert not (tmp_path / "wh").exists()  # nothing was loaded
+
+
+def test_missing_directory_folder_fails_with_one_line_before_loading(drop, tmp_path):
+    raw = tmp_path / "raw"
+    shutil.copytree(drop / "requests", raw / "requests")
+    result = irr(["run"], raw, tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [f"irr: run failed: no directory/ folder in the raw drop {raw} (set IRR_RAW_DIR)"]
+    assert not (tmp_path / "wh").exists()
 
 
 def test_malformed_period_fails_before_running(drop, tmp_path):
@@ -80,10 +123,12 @@ def test_directory_file_missing_a_column_fails_the_run(tmp_path):
     (raw / "directory" / "videos.csv").write_text("video_id\n7301234567890123456\n")
     result = irr(["run"], raw, tmp_path)
     assert result.returncode == 1
+    assert len(result.stderr.splitlines()) == 1
     assert "directory/videos.csv lacks column(s) account_id" in last_line(result)
 
 
 def test_missing_drop_fails_with_one_line_reason(tmp_path):
     result = irr(["run"], tmp_path / "nowhere", tmp_path)
     assert result.returncode == 1
-    assert last_line(result).startswith("irr: run failed: no raw drop at")
+    assert result.stderr.splitlines() == [
+        f"irr: run failed: no requests/ folder in the raw drop {tmp_path / 'nowhere'} (set IRR_RAW_DIR)"]

@@ -5,10 +5,9 @@ from __future__ import annotations
 import hashlib
 import json
 import subprocess
-import sys
 
 from dagster_project.dbt_project import dbt_project
-from drops import irr_process_env, run_in_process
+from drops import installed, irr_process_env, run_in_process
 from test_end_to_end import e2e_drop
 
 # (model the test is attached to, fragment of the test's name) for every gate of the issue
@@ -53,7 +52,7 @@ def test_failing_check_keeps_last_report_and_export_and_names_the_check(tmp_path
     (raw / "requests" / "2023.jsonl").write_text(
         (raw / "requests" / "2023.jsonl").read_text().replace('"rejected"', '"disclosed"'))
     env = irr_process_env(raw, tmp_path / "warehouse", tmp_path / "exports")
-    result = subprocess.run([sys.executable, "-m", "dagster_project.cli", "run"], env=env,
+    result = subprocess.run([installed("irr"), "run"], env=env,
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 1
     last = result.stderr.strip().splitlines()[-1]

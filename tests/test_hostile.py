@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
 import pytest
 
 from contract_cases import ACCOUNTS, SHORT_LINKS, VIDEOS
-from drops import REMOVE, event, irr_process_env, run_in_process, write_drop
+from drops import REMOVE, event, installed, irr_process_env, run_in_process, write_drop
 from test_end_to_end import COLUMNS, EXPECTED_BY_COUNTRY, _approx, e2e_drop
 
 H = "2022-03-01T00:00:00Z"  # the hostile requests that are accepted live in 2022-H1, apart from the baseline
@@ -229,7 +228,7 @@ def test_export_has_no_formula_cells(hostile):
 
 def _irr_run(raw: Path, out: Path) -> subprocess.CompletedProcess:
     env = irr_process_env(raw, out / "wh", out / "ex")
-    return subprocess.run([sys.executable, "-m", "dagster_project.cli", "run"], env=env,
+    return subprocess.run([installed("irr"), "run"], env=env,
                           capture_output=True, text=True, timeout=600)
 
 

@@ -17,7 +17,7 @@ from dagster import build_schedule_context
 from dagster_project.partitions import half_year_partitions, partition_key_to_period, period_to_partition_key
 from dagster_project.resources import SAMPLE_RAW_DIR
 from dagster_project.schedules import closed_period, cron_for_lag, half_yearly_report
-from drops import irr_process_env, run_in_process
+from drops import installed, irr_process_env, run_in_process
 from test_end_to_end import e2e_drop
 
 REPO = Path(__file__).resolve().parent.parent
@@ -114,12 +114,14 @@ def test_rerun_is_idempotent_and_a_change_restates_exactly_the_affected_rows(tmp
     run_in_process(raw, tmp_path)
     tables_1, exports_1 = _tables(tmp_path), _exports(tmp_path)
 
-    # the same input again: identical tables, byte-identical export, a new version, no restatement
-    run_in_process(raw, tmp_path)
+    # the same input again: identical tables, byte-identical export, no new version, no restatement
+    second = run_in_process(raw, tmp_path)
     assert _tables(tmp_path) == tables_1
     assert _exports(tmp_path) == exports_1
-    assert _versions(tmp_path) == [("2023-H2", 1), ("2023-H2", 2), ("2024-H1", 1), ("2024-H1", 2)]
+    assert _versions(tmp_path) == [("2023-H2", 1), ("2024-H1", 1)]
     assert _restatements(tmp_path) == []
+    assert second["metadata"]["reporting/report_duckdb"]["versions_published"] == "none"
+    assert second["metadata"]["reporting/report_duckdb"]["versions_unchanged"] == "2023-H2 v1, 2024-H1 v1"
 
     # U2 (US, legal, 2023-H2) is now disclosed; D1 (DE, 2024-H1) changes too, but only 2023-H2 is run
     _rewrite(raw, "2023.jsonl", "U2", outcome="disclosed")
@@ -133,8 +135,8 @@ def test_rerun_is_idempotent_and_a_change_restates_exactly_the_affected_rows(tmp
     assert [r for r in tables_3["information_requests"] if r[0] == "2024-H1"] == \
            [r for r in tables_1["information_requests"] if r[0] == "2024-H1"]
     assert _restatements(tmp_path) == [
-        ("2023-H2", 3, "US", "legal_disclosure_rate", 0.5, 1.0),
-        ("2023-H2", 3, "US", "legal_requests_disclosed", 1.0, 2.0),
+        ("2023-H2", 2, "US", "legal_disclosure_rate", 0.5, 1.0),
+        ("2023-H2", 2, "US", "legal_requests_disclosed", 1.0, 2.0),
     ]
     exports_3 = _exports(tmp_path)
     assert exports_3["2024-H1/information_requests.csv"] == exports_1["2024-H1/information_requests.csv"]
@@ -146,12 +148,12 @@ def test_rerun_is_idempotent_and_a_change_restates_exactly_the_affected_rows(tmp
             "select version, legal_requests_disclosed from reporting.information_requests_versions "
             "where period = '2023-H2' and country_code = 'US' order by version"
         ).fetchall()
-    assert by_version == [(1, 1), (2, 1), (3, 2)]
+    assert by_version == [(1, 1), (2, 2)]
 
     # now 2024-H1 is run: D1 no longer disclosed
     run_in_process(raw, tmp_path, period="2024-H1")
-    assert ("2024-H1", 2, "DE", "legal_requests_disclosed", 2.0, 1.0) not in _restatements(tmp_path)
-    assert ("2024-H1", 3, "DE", "legal_requests_disclosed", 2.0, 1.0) in _restatements(tmp_path)
+    assert ("2024-H1", 2, "DE", "legal_requests_disclosed", 2.0, 1.0) in _restatements(tmp_path)
+    assert _versions(tmp_path) == [("2023-H2", 1), ("2023-H2", 2), ("2024-H1", 1), ("2024-H1", 2)]
 
 
 # readers and writers -------------------------------------------------------------------------
@@ -167,7 +169,7 @@ print(con.execute("select sum(total_requests) from reporting.information_request
 
 def _irr(args: list[str], raw: Path, out: Path, **kwargs) -> subprocess.Popen:
     env = irr_process_env(raw, out / "warehouse", out / "exports")
-    return subprocess.Popen([sys.executable, "-m", "dagster_project.cli", *args], env=env, text=True,
+    return subprocess.Popen([installed("irr"), *args], env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kwargs)
 
 
@@ -195,41 +197,70 @@ def test_reader_holding_report_during_a_run(tmp_path):
     assert not list((tmp_path / "warehouse").glob(".report.duckdb.*"))
 
 
+def _wait_for_holder(lock: Path) -> str:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (lock.exists() and lock.read_text().strip()):
+        time.sleep(0.05)
+    return lock.read_text().strip()
+
+
 def test_second_concurrent_run_fails_fast(tmp_path):
     first = _irr(["run"], SAMPLE_RAW_DIR, tmp_path)
     lock = tmp_path / "warehouse" / ".irr-run.lock"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not (lock.exists() and lock.read_text().strip()):
-        time.sleep(0.05)
-    assert lock.read_text().strip() == str(first.pid)
+    assert _wait_for_holder(lock) == f"irr run, pid {first.pid}"
     second = _irr(["run"], SAMPLE_RAW_DIR, tmp_path)
     _, err = second.communicate(timeout=120)
     assert second.returncode == 1
-    assert f"is locked by another irr run (pid {first.pid})" in err.strip().splitlines()[-1]
+    assert err.strip().splitlines() == [
+        f"irr: run failed: warehouse {tmp_path / 'warehouse'} is being written by irr run, pid {first.pid}; "
+        "try again when it has finished"
+    ]
     assert first.poll() is None  # the second one did not wait for the first to finish
+
+    # a run launched by Dagster (UI, schedule, sensor, `dagster job execute`) honours the same lock
+    from dagster import DagsterInstance
+
+    from dagster_project.definitions import defs
+    from drops import irr_env
+
+    with irr_env(SAMPLE_RAW_DIR, tmp_path / "warehouse", tmp_path / "exports"), DagsterInstance.ephemeral() as instance:
+        result = defs.resolve_job_def("irr_load").execute_in_process(instance=instance, raise_on_error=False)
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type_value == "RESOURCE_INIT_FAILURE")
+    assert f"is being written by irr run, pid {first.pid}" in failure.event_specific_data.error.message
+
     _, err = first.communicate(timeout=600)
     assert first.returncode == 0, err[-2000:]
     assert lock.read_text() == ""  # released
 
 
-def test_shipped_dagster_home_runs_one_run_at_a_time(tmp_path, monkeypatch):
+def test_irr_run_fails_at_once_while_a_dagster_run_holds_the_warehouse(tmp_path):
+    """The other way round: while a Dagster run holds the warehouse, `irr run` fails at once naming it."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from pathlib import Path; "
+         "from dagster_project.resources import hold_warehouse\n"
+         "with hold_warehouse(Path(sys.argv[1]), 'Dagster run 1a2b3c4d'):\n"
+         "    print('held', flush=True); time.sleep(120)", str(tmp_path / "warehouse")],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        second = _irr(["run"], SAMPLE_RAW_DIR, tmp_path)
+        _, err = second.communicate(timeout=120)
+        assert second.returncode == 1
+        assert f"is being written by Dagster run 1a2b3c4d, pid {holder.pid};" in err.strip().splitlines()[-1]
+        assert not (tmp_path / "warehouse" / "warehouse.duckdb").exists()
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_shipped_instance_runs_one_run_at_a_time(tmp_path):
     from dagster import DagsterInstance
 
-    (tmp_path / "dagster.yaml").write_bytes((REPO / "dagster_home" / "dagster.yaml").read_bytes())
-    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
-    with DagsterInstance.get() as instance:
+    from dagster_project.instance import INSTANCE_TEMPLATE
+
+    (tmp_path / "dagster.yaml").write_bytes(INSTANCE_TEMPLATE.read_bytes())
+    with DagsterInstance.from_config(str(tmp_path)) as instance:
         config = instance.get_concurrency_config()
     assert config.run_queue_config.max_concurrent_runs == 1
-    assert config.pool_config.default_pool_limit == 1
-
-
-def test_every_warehouse_writer_is_in_the_warehouse_pool():
-    from dagster_project.definitions import defs
-
-    graph = defs.resolve_asset_graph()
-    writers = [("raw", "request_lines"), ("staging", "stg_requests__events"),
-               ("reporting", "information_requests"), ("reporting", "report_duckdb")]
-    from dagster import AssetKey
-
-    for key in writers:
-        assert graph.get(AssetKey(list(key))).pools == {"warehouse"}, key

@@ -5,13 +5,12 @@ from __future__ import annotations
 import csv
 import json
 import subprocess
-import sys
 
 import duckdb
 import pytest
 
 from dagster_project.generate import write_drop
-from drops import irr_env, irr_process_env
+from drops import irr_env, installed, irr_process_env
 
 MIN_LENGTH = 5  # shorter strings (e.g. "li") occur in ordinary words; every identifier here is longer
 
@@ -30,7 +29,7 @@ def scanned(tmp_path_factory):
     raw = root / "raw"
     write_drop(raw, requests=400, seed=5)
     env = irr_process_env(raw, root / "wh", root / "ex")
-    result = subprocess.run([sys.executable, "-m", "dagster_project.cli", "run"], env=env,
+    result = subprocess.run([installed("irr"), "run"], env=env,
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     # the same run in-process, for the asset metadata the Dagster UI would show
@@ -67,8 +66,16 @@ def scanned(tmp_path_factory):
     # invalid texts such as "N/A" or "unknown" are not identifiers of anyone
     identifiers = {i for i in identifiers - invalid if len(i) >= MIN_LENGTH}
     lowered = {i.lower() for i in identifiers}
-    return {"root": root, "identifiers": identifiers, "lowered": lowered,
-            "logs": result.stdout + result.stderr, "metadata": metadata}
+    # what the operator saw, the run's log file (dbt's and Dagster's output) and the Dagster
+    # instance's event log (what the UI shows of the run)
+    logs = result.stdout + result.stderr
+    logs += "".join(p.read_text(errors="replace") for p in sorted((root / "wh" / "logs").glob("*.log")))
+    from dagster import DagsterInstance
+
+    with DagsterInstance.from_config(str(root / "wh" / "dagster_home")) as instance:
+        for record in instance.get_run_records():
+            logs += "".join(str(entry) for entry in instance.all_logs(record.dagster_run.run_id))
+    return {"root": root, "identifiers": identifiers, "lowered": lowered, "logs": logs, "metadata": metadata}
 
 
 def test_the_scan_has_identifiers_to_look_for(scanned):

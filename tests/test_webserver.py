@@ -7,13 +7,13 @@ import json
 import os
 import socket
 import subprocess
-import sys
 import time
 import urllib.request
 
 import pytest
 
 from dagster_project.dbt_project import dbt_project
+from drops import BARE_PATH, installed
 
 QUERY = """
 { assetNodes { assetKey { path } dependencyKeys { path }
@@ -39,9 +39,9 @@ def graph(tmp_path_factory):
     home = tmp_path_factory.mktemp("dagster_home")
     port = _free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "dagster_webserver", "-m", "dagster_project.definitions", "-h", "127.0.0.1",
-         "-p", str(port)],
-        env={**os.environ, "DAGSTER_HOME": str(home)}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        [installed("dagster-webserver"), "-m", "dagster_project.definitions", "-h", "127.0.0.1", "-p", str(port)],
+        env={**os.environ, "PATH": BARE_PATH, "DAGSTER_HOME": str(home)}, cwd=home,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )
     url = f"http://127.0.0.1:{port}/graphql"
     try:

@@ -5,7 +5,6 @@ data quality) and the per-period marts (tag `per_period`), partitioned by half-y
 rebuilt for the run's periods only.
 """
 
-import json
 import os
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -13,9 +12,13 @@ from typing import Any
 from dagster import AssetExecutionContext, AssetKey, BackfillPolicy
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 
-from dagster_project.dbt_project import dbt_project
+from dagster_project.dbt_project import dbt_project, ensure_manifest
 from dagster_project.partitions import half_year_partitions, periods_of_window
-from dagster_project.resources import WAREHOUSE_POOL, IrrPaths
+from dagster_project.resources import IrrPaths
+
+# The definitions are made from the manifest: build it here if it is missing or stale, so the
+# code location loads on a fresh clone (webserver, daemon, `dagster definitions validate`).
+MANIFEST = ensure_manifest()
 
 PER_PERIOD = "tag:per_period"
 
@@ -37,39 +40,42 @@ class IrrDbtTranslator(DagsterDbtTranslator):
 TRANSLATOR = IrrDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
 
 
-def _point_dbt_at(paths: IrrPaths) -> None:
-    # dbt runs as a subprocess that inherits this environment; its profile reads the path.
-    os.environ["IRR_WAREHOUSE_DB"] = str(paths.warehouse_db)
+def _build(context: AssetExecutionContext, dbt: DbtCliResource, paths: IrrPaths, **env: str) -> Iterator[Any]:
+    """`dbt build` of the context's selection against this run's warehouse.
+
+    dbt runs as a subprocess that inherits this environment: its profile reads the warehouse
+    path, the per-period macros the period range. Its artifacts, logs and partial-parse state
+    live with the warehouse, in one folder reused run after run, so dbt parses the project
+    again only when the project changed.
+    """
+    os.environ.update({"IRR_WAREHOUSE_DB": str(paths.warehouse_db), "DBT_USE_COLORS": "false", "DO_NOT_TRACK": "1",
+                       **env})
+    yield from dbt.cli(["build"], context=context, target_path=paths.dbt_target_path).stream()
 
 
 @dbt_assets(
-    manifest=dbt_project.manifest_path,
+    manifest=MANIFEST,
     project=dbt_project,
     exclude=PER_PERIOD,
     dagster_dbt_translator=TRANSLATOR,
     name="irr_dbt_models",
-    pool=WAREHOUSE_POOL,
 )
 def irr_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, paths: IrrPaths) -> Iterator[Any]:
     """Build (run and test) the seeds, staging, intermediate and data-quality models."""
-    _point_dbt_at(paths)
-    yield from dbt.cli(["build"], context=context).stream()
+    yield from _build(context, dbt, paths)
 
 
 @dbt_assets(
-    manifest=dbt_project.manifest_path,
+    manifest=MANIFEST,
     project=dbt_project,
     select=PER_PERIOD,
     dagster_dbt_translator=TRANSLATOR,
     partitions_def=half_year_partitions,
     backfill_policy=BackfillPolicy.single_run(),
     name="irr_dbt_period_models",
-    pool=WAREHOUSE_POOL,
 )
 def irr_dbt_period_models(context: AssetExecutionContext, dbt: DbtCliResource, paths: IrrPaths) -> Iterator[Any]:
     """Build the report marts for the run's half-years only (delete, then insert those periods)."""
-    _point_dbt_at(paths)
     window = context.partition_time_window
     first, last = periods_of_window(window.start, window.end)
-    dbt_vars = json.dumps({"period_from": first, "period_to": last})
-    yield from dbt.cli(["build", "--vars", dbt_vars], context=context).stream()
+    yield from _build(context, dbt, paths, IRR_PERIOD_FROM=first, IRR_PERIOD_TO=last)

@@ -6,7 +6,7 @@ from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, ass
 
 from dagster_project.crash import crashpoint
 from dagster_project.raw_drop import load_directory_table, load_request_lines
-from dagster_project.resources import WAREHOUSE_POOL, IrrPaths
+from dagster_project.resources import IrrPaths
 
 
 def _connect(paths: IrrPaths) -> duckdb.DuckDBPyConnection:
@@ -14,7 +14,7 @@ def _connect(paths: IrrPaths) -> duckdb.DuckDBPyConnection:
     return duckdb.connect(str(paths.warehouse_db))
 
 
-@asset(key_prefix="raw", name="request_lines", group_name="raw", compute_kind="duckdb", pool=WAREHOUSE_POOL)
+@asset(key_prefix="raw", name="request_lines", group_name="raw", compute_kind="duckdb")
 def raw_request_lines(context: AssetExecutionContext, paths: IrrPaths) -> MaterializeResult:
     """Every line of `requests/*.jsonl[.gz]`, with file name and line number, as text."""
     with _connect(paths) as con:
@@ -33,7 +33,7 @@ def raw_request_lines(context: AssetExecutionContext, paths: IrrPaths) -> Materi
 def _directory_asset(table: str, description: str):
     @asset(
         key_prefix="raw", name=table, group_name="raw", compute_kind="duckdb",
-        description=description, pool=WAREHOUSE_POOL,
+        description=description,
     )
     def _load(paths: IrrPaths) -> MaterializeResult:
         with _connect(paths) as con:

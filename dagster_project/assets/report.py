@@ -15,7 +15,7 @@ from dagster_project.export import write_export
 from dagster_project.html_report import write_reports
 from dagster_project.partitions import half_year_partitions, periods_of_window
 from dagster_project.publish import input_fingerprint, mark_published, publish_report, record_publication
-from dagster_project.resources import WAREHOUSE_POOL, IrrPaths
+from dagster_project.resources import IrrPaths
 
 REPORT_TABLES = [
     AssetKey(["reporting", "information_requests"]),
@@ -60,8 +60,7 @@ def public_export(context: AssetExecutionContext, paths: IrrPaths) -> Materializ
 
 
 @asset(key=PUBLISH_KEY, group_name="exports", deps=[*REPORT_TABLES, EXPORT_KEY],
-       compute_kind="duckdb", partitions_def=half_year_partitions, backfill_policy=BackfillPolicy.single_run(),
-       pool=WAREHOUSE_POOL)
+       compute_kind="duckdb", partitions_def=half_year_partitions, backfill_policy=BackfillPolicy.single_run())
 def published_report(context: AssetExecutionContext, paths: IrrPaths) -> MaterializeResult:
     """Version the run's half-years (restatements included) and swap in `report.duckdb`."""
     fingerprint = input_fingerprint(paths.raw_path)
@@ -90,7 +89,8 @@ def published_report(context: AssetExecutionContext, paths: IrrPaths) -> Materia
             "order by period, total_requests desc, country_name",
             [[p.period for p in publications]],
         ).fetchall()
-    versions = "\n".join(f"| {p.period} | {p.version} | {p.restatements} |" for p in publications)
+    versions = "\n".join(f"| {p.period} | {p.version} | {'new' if p.changed else 'unchanged'} | {p.restatements} |"
+                         for p in publications)
     table = "\n".join(f"| {p} | {t} | {l} | {e} | {s} |" for p, t, l, e, s in totals)
     changes = "\n".join(f"| {p} | {v} | {c} | {m} | {o} | {n} |" for p, v, c, m, o, n in restated)
     restatement_count = sum(p.restatements for p in publications)
@@ -100,7 +100,9 @@ def published_report(context: AssetExecutionContext, paths: IrrPaths) -> Materia
             "input_fingerprint": fingerprint,
             "restatements": restatement_count,
             "restated": restatement_count > 0,
-            "versions": MetadataValue.md("| period | version | restatements |\n|---|---|---|\n" + versions),
+            "versions": MetadataValue.md("| period | version | status | restatements |\n|---|---|---|---|\n" + versions),
+            "versions_published": ", ".join(f"{p.period} v{p.version}" for p in publications if p.changed) or "none",
+            "versions_unchanged": ", ".join(f"{p.period} v{p.version}" for p in publications if not p.changed) or "none",
             "restated_figures": MetadataValue.md(
                 "| period | version | country | metric | old | new |\n|---|---|---|---|---|---|\n" + changes
                 if changes else "No published figure changed."

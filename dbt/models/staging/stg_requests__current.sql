@@ -38,9 +38,7 @@ final as (
         received_at,
         updated_at,
 
-        -- reporting period of received_at (H1 = January to June)
-        year(received_at)::varchar || '-H' || case when month(received_at) <= 6 then '1' else '2' end
-            as period,
+        period,
 
         -- provenance of the chosen event
         file_name,

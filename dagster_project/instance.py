@@ -1,0 +1,34 @@
+"""The persistent Dagster instance that every irr run is recorded in (DAGSTER_HOME)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from dagster import DagsterInstance
+
+from dagster_project.resources import IrrPaths
+
+INSTANCE_TEMPLATE = Path(__file__).with_name("dagster.yaml")
+
+
+def dagster_home(paths: IrrPaths) -> Path:
+    """DAGSTER_HOME if set, else `<warehouse>/dagster_home`; given our dagster.yaml if it has none."""
+    configured = os.environ.get("DAGSTER_HOME")
+    home = Path(configured).expanduser().resolve() if configured else paths.warehouse_path / "dagster_home"
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists():
+        tmp = home / f".dagster.yaml.{os.getpid()}"
+        tmp.write_text(INSTANCE_TEMPLATE.read_text())
+        os.replace(tmp, config)
+    return home
+
+
+@contextmanager
+def irr_instance(paths: IrrPaths) -> Iterator[DagsterInstance]:
+    """The instance `dagster dev`, the webserver and the daemon show when pointed at the same home."""
+    with DagsterInstance.from_config(str(dagster_home(paths))) as instance:
+        yield instance

@@ -1,0 +1,257 @@
+"""Dagster is the one orchestrator: runs recorded in the persistent instance, the schedule and the
+drop sensors executed through it, a code location that loads from an installed venv that nobody
+activated, and a run that stops with one line when it is asked to."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import tomllib
+from datetime import datetime, timezone
+from pathlib import Path
+
+import duckdb
+from dagster import (
+    AssetKey,
+    DagsterEventType,
+    DagsterInstance,
+    DagsterRunStatus,
+    RunRequest,
+    SkipReason,
+    build_run_status_sensor_context,
+    build_schedule_context,
+    build_sensor_context,
+)
+
+from drops import event, installed, irr_env, irr_process_env
+from test_end_to_end import e2e_drop
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _published(warehouse: Path) -> list[tuple]:
+    with duckdb.connect(str(warehouse / "report.duckdb"), read_only=True) as con:
+        return con.execute("select period, version from reporting.report_versions order by all").fetchall()
+
+
+def _execute(job_name: str, instance: DagsterInstance, request: RunRequest):
+    """Execute a run request the way the daemon would launch it: its job, its tags, on the instance."""
+    from dagster_project.definitions import defs
+
+    tags = dict(request.tags)
+    if request.partition_key:
+        tags["dagster/partition"] = request.partition_key
+    result = defs.resolve_job_def(job_name).execute_in_process(instance=instance, tags=tags, raise_on_error=False)
+    assert result.success, [str(e.event_specific_data) for e in result.all_events if e.is_failure]
+    return result
+
+
+# the instance -------------------------------------------------------------------------------
+
+def test_cli_runs_are_recorded_in_the_persistent_instance(contract_run):
+    home = contract_run / "warehouse" / "dagster_home"
+    assert (home / "dagster.yaml").is_file()
+    with DagsterInstance.from_config(str(home)) as instance:
+        runs = instance.get_run_records()
+        assert sorted(r.dagster_run.job_name for r in runs) == ["irr_load", "irr_periods"]
+        assert {r.dagster_run.status for r in runs} == {DagsterRunStatus.SUCCESS}
+        # partition status, as the UI shows it: the periods of the contract-cases drop
+        partitions = instance.get_materialized_partitions(AssetKey(["reporting", "information_requests"]))
+        assert partitions == {"2023-01-01", "2023-07-01", "2024-01-01"}
+        # asset check results (dbt tests) and metadata are kept
+        check = instance.event_log_storage.get_asset_check_execution_history(
+            next(iter(_check_keys("unique_stg_requests__current_request_id"))), limit=5)
+        assert check and check[0].status.value == "SUCCEEDED"
+        latest = instance.get_latest_materialization_event(AssetKey(["dq", "data_quality_account"]))
+        assert latest.asset_materialization.metadata["lines_balance"].value is True
+
+
+def _check_keys(fragment: str):
+    from dagster_project.definitions import defs
+
+    return {key for key in defs.resolve_asset_graph().asset_check_keys if key.name.startswith(fragment)}
+
+
+# the schedule and the sensors ----------------------------------------------------------------
+
+def test_schedule_evaluated_at_a_date_publishes_the_closed_half_year(tmp_path):
+    from dagster_project.schedules import half_yearly_report
+
+    raw = e2e_drop(tmp_path / "raw")
+    with irr_env(raw, tmp_path / "warehouse", tmp_path / "exports"), \
+            DagsterInstance.from_config(str(_home(tmp_path))) as instance:
+        request = half_yearly_report(build_schedule_context(
+            instance=instance, scheduled_execution_time=datetime(2024, 7, 15, tzinfo=timezone.utc)))
+        assert request.partition_key == "2024-01-01"
+        result = _execute("irr_report", instance, request)
+        run = instance.get_run_by_id(result.run_id)
+        assert run.tags["dagster/partition"] == "2024-01-01" and run.status == DagsterRunStatus.SUCCESS
+    assert _published(tmp_path / "warehouse") == [("2024-H1", 1)]
+    assert (tmp_path / "exports" / "2024-H1" / "information_requests.csv").is_file()
+    assert not (tmp_path / "exports" / "2023-H2").exists()
+
+
+def _home(root: Path) -> Path:
+    from dagster_project.instance import INSTANCE_TEMPLATE
+
+    home = root / "dagster_home"
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "dagster.yaml").write_bytes(INSTANCE_TEMPLATE.read_bytes())
+    return home
+
+
+def _status_context(instance: DagsterInstance, run_id: str):
+    run = instance.get_run_by_id(run_id)
+    success = instance.get_records_for_run(run_id, of_type=DagsterEventType.RUN_SUCCESS).records[0]
+    return build_run_status_sensor_context(
+        sensor_name="periods_of_changed_drop", dagster_instance=instance, dagster_run=run,
+        dagster_event=success.event_log_entry.dagster_event,
+    )
+
+
+def test_drop_sensor_loads_a_changed_drop_and_publishes_the_periods_it_touches(tmp_path):
+    from dagster_project.sensors import CHANGED_TAG, periods_of_changed_drop, raw_drop_changed, touched_periods
+
+    raw = e2e_drop(tmp_path / "raw")
+    # U2 was received in 2023-H2; a later export in another file moves it into 2024-H1
+    (raw / "requests" / "fix.jsonl").write_text(json.dumps(event(
+        "U2", ["@bob"], received_at="2024-02-01T00:00:00Z", updated_at="2024-02-02T00:00:00Z")) + "\n")
+    warehouse = tmp_path / "warehouse"
+    with irr_env(raw, warehouse, tmp_path / "exports"), \
+            DagsterInstance.from_config(str(_home(tmp_path))) as instance:
+        # a drop never seen: load it, then every period in it
+        context = build_sensor_context(instance=instance, cursor=None)
+        request = raw_drop_changed(context)
+        assert isinstance(request, RunRequest) and json.loads(request.tags[CHANGED_TAG]) == ["*"]
+        loaded = _execute("irr_load", instance, request)
+        follow_up = periods_of_changed_drop(_status_context(instance, loaded.run_id))
+        assert follow_up.tags["irr/periods"] == "2023-H2,2024-H1"
+        # which periods a change would touch: a file holding a moved request touches both the
+        # period it left and the one it entered; a directory change touches every period
+        with duckdb.connect(str(warehouse / "warehouse.duckdb"), read_only=True) as con:
+            assert touched_periods(con, ["requests/fix.jsonl"]) == ["2023-H2", "2024-H1"]
+            assert touched_periods(con, ["requests/2024.jsonl"]) == ["2024-H1"]
+            assert touched_periods(con, ["directory/videos.csv"]) == ["2023-H2", "2024-H1"]
+        periods_run = _execute("irr_periods", instance, follow_up)
+        assert _published(warehouse) == [("2023-H2", 1), ("2024-H1", 1)]
+
+        # nothing changed: no run
+        cursor = context.cursor
+        assert isinstance(raw_drop_changed(build_sensor_context(instance=instance, cursor=cursor)), SkipReason)
+
+        # a new file with one request of 2024-H1: only that period is rebuilt and re-published
+        (raw / "requests" / "2025.jsonl").write_text(json.dumps(event(
+            "N1", ["@new.person"], country="FR", received_at="2024-03-01T00:00:00Z",
+            updated_at="2024-03-02T00:00:00Z")) + "\n")
+        context = build_sensor_context(instance=instance, cursor=cursor)
+        request = raw_drop_changed(context)
+        assert json.loads(request.tags[CHANGED_TAG]) == ["requests/2025.jsonl"]
+        loaded = _execute("irr_load", instance, request)
+        follow_up = periods_of_changed_drop(_status_context(instance, loaded.run_id))
+        assert follow_up.tags["irr/periods"] == "2024-H1"
+        assert follow_up.tags["dagster/partition"] == "2024-01-01"
+        _execute("irr_periods", instance, follow_up)
+        assert _published(warehouse) == [("2023-H2", 1), ("2024-H1", 1), ("2024-H1", 2)]
+
+        # a run that no drop sensor asked for (irr run, the UI) requests nothing
+        assert isinstance(periods_of_changed_drop(_status_context(instance, periods_run.run_id)), SkipReason)
+
+
+# a code location that loads anywhere ---------------------------------------------------------
+
+def _bare_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    return {**irr_process_env(tmp_path / "raw", tmp_path / "wh", tmp_path / "ex"), **extra}
+
+
+def test_definitions_validate_and_the_daemon_starts_from_the_installed_venv(tmp_path):
+    env = _bare_env(tmp_path, DAGSTER_HOME=str(_home(tmp_path)))
+    validate = subprocess.run([installed("dagster"), "definitions", "validate", "-m", "dagster_project.definitions"],
+                              env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert validate.returncode == 0, validate.stderr[-3000:]
+    daemon = subprocess.Popen([installed("dagster-daemon"), "run", "-m", "dagster_project.definitions"],
+                              env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    seen: list[str] = []
+    reader = threading.Thread(target=lambda: seen.extend(daemon.stdout), daemon=True)
+    reader.start()
+    try:
+        # the sensor daemon evaluates raw_drop_changed: a tick is recorded in the instance
+        deadline = time.monotonic() + 180
+        ticks = []
+        with DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
+            while time.monotonic() < deadline and daemon.poll() is None and not ticks:
+                time.sleep(2)
+                ticks = [t for state in instance.all_instigator_state() for t in instance.get_ticks(
+                    state.instigator_origin_id, state.selector_id, limit=1)
+                    if state.instigator_name == "raw_drop_changed"]
+        assert daemon.poll() is None, "".join(seen)[-3000:]
+        assert ticks, "".join(seen)[-3000:]
+    finally:
+        daemon.terminate()
+        daemon.wait(timeout=60)
+
+
+def test_dbt_is_found_beside_the_interpreter_and_a_missing_one_is_one_line(tmp_path):
+    from dagster_project.dbt_project import dbt_executable
+
+    assert dbt_executable() == str(Path(sys.executable).with_name("dbt"))
+    script = ("import sys; sys.executable = '/nonexistent/bin/python'\n"
+              "from dagster_project.cli import main; sys.exit(main(['run']))")
+    result = subprocess.run([sys.executable, "-c", script], env=_bare_env(tmp_path, IRR_RAW_DIR=str(e2e_drop(
+        tmp_path / "raw"))), capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        "irr: run failed: dbt not found beside /nonexistent/bin/python nor on PATH; install the project with "
+        "`python -m pip install -e .` into that interpreter"]
+
+
+def test_manifest_is_built_once_when_several_processes_start_at_once(tmp_path, monkeypatch):
+    from dagster_project import dbt_project
+
+    monkeypatch.setattr(dbt_project, "MANIFEST_TARGET", tmp_path)
+    parses: list[float] = []
+
+    def fake_parse() -> None:
+        parses.append(time.monotonic())
+        time.sleep(0.5)
+        (tmp_path / "manifest.json").write_text("{}")
+
+    monkeypatch.setattr(dbt_project, "_parse", fake_parse)
+    threads = [threading.Thread(target=dbt_project.ensure_manifest) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(parses) == 1  # the others waited for it and found it fresh
+    # stale (a model changed after it): built again
+    os.utime(tmp_path / "manifest.json", (0, 0))
+    dbt_project.ensure_manifest()
+    assert len(parses) == 2
+
+
+def test_python_versions_are_not_capped():
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    assert project["requires-python"] == ">=3.11"
+
+
+# stopping ------------------------------------------------------------------------------------
+
+def test_sigterm_stops_the_run_with_one_line(tmp_path):
+    raw = e2e_drop(tmp_path / "raw")
+    proc = subprocess.Popen([installed("irr"), "run"], env=irr_process_env(raw, tmp_path / "wh", tmp_path / "ex"),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines = []
+    for line in proc.stdout:  # wait until dbt has started building
+        lines.append(line)
+        if line.startswith("  directory      videos"):
+            break
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGTERM, (lines, err)
+    assert err.splitlines() == ["irr: run interrupted by SIGTERM"]
+    assert not (tmp_path / "wh" / "report.duckdb").exists()
