@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import signal
 import sys
 import threading
@@ -163,6 +164,12 @@ class Progress:
         steps: dict[str, dict] = {}
 
         def follow() -> None:
+            try:
+                _follow()
+            except Exception:  # noqa: BLE001 - progress lines are a courtesy; the run's result decides
+                return
+
+        def _follow() -> None:
             cursor, nudged = None, 0.0
             while True:
                 finished = done.is_set()
@@ -248,8 +255,11 @@ def _output(log_path: Path, verbose: bool) -> Iterator[TextIO]:
         try:
             yield own
         finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
+            for stream in (sys.stdout, sys.stderr):
+                try:
+                    stream.flush()
+                except OSError:  # a full disk must not keep the terminal from getting its streams back
+                    pass
             os.dup2(saved_out, 1)
             os.dup2(saved_err, 2)
             os.close(saved_out)
@@ -292,6 +302,24 @@ def run(period: str | None, verbose: bool = False, out: TextIO | None = None) ->
                 return _run_jobs(paths, period, own if out is None else echo, started) | {"log": log_path}
     except WarehouseBusy as exc:
         raise RunFailed(str(exc)) from None
+    except Exception as exc:
+        full = _full_disk(paths)
+        if full is not None:  # SQLite and DuckDB say "disk I/O error" or worse: name the cause
+            raise RunFailed(f"no space left on the device of {full} ({_first(exc)})") from None
+        raise
+
+
+def _full_disk(paths) -> Path | None:
+    """The first of the run's output folders whose device has (almost) no space left."""
+    for folder in (paths.warehouse_path, paths.export_path):
+        existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
+        if existing is not None and shutil.disk_usage(existing).free < 1 << 20:
+            return folder
+    return None
+
+
+def _first(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 def _run_jobs(paths, period: str | None, echo: TextIO, started: float) -> dict:
@@ -365,21 +393,26 @@ def main(argv: list[str] | None = None) -> int:
     run_p = sub.add_parser("run", help="materialise the report for every period in the drop, or one")
     run_p.add_argument("--period", help="one half-year, e.g. 2023-H2")
     run_p.add_argument("--verbose", action="store_true", help="show dbt's and Dagster's output instead of a log file")
+    run_p.add_argument("--accept-drift", action="store_true",
+                       help="publish even if the figures drifted from the last published version (the drift gate)")
     gen_p = sub.add_parser("generate", help="write a deterministic synthetic raw drop")
     gen_p.add_argument("out", type=Path)
     gen_p.add_argument("--requests", type=int, default=1000)
     gen_p.add_argument("--seed", type=int, default=1)
     gen_p.add_argument("--start", default="2023-01-01", help="first day covered (a 1 Jan or 1 Jul)")
     gen_p.add_argument("--halves", type=int, default=4, help="number of half-years covered")
-    sub.add_parser("prepare", help="build the dbt manifest the Dagster definitions load")
+    sub.add_parser("prepare", help="build the dbt manifest and create the Dagster instance folder (DAGSTER_HOME)")
     args = parser.parse_args(argv)
 
     _quiet_warnings()
     _install_signal_pipe()
+    terminal = os.fdopen(os.dup(2), "w", buffering=1)  # stderr as it was, whatever a run redirects
     for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
         signal.signal(signum, _on_signal)
     try:
         if args.command == "run":
+            if args.accept_drift:
+                os.environ["IRR_ACCEPT_DRIFT"] = "1"
             _print_summary(run(args.period, verbose=args.verbose))
         elif args.command == "generate":
             from dagster_project.generate import write_drop
@@ -388,18 +421,23 @@ def main(argv: list[str] | None = None) -> int:
             print(", ".join(f"{k}: {v}" for k, v in counts.items()))
         elif args.command == "prepare":
             prepare_manifest(force=True)
+            _absolute_env()
+            from dagster_project.instance import dagster_home
+            from dagster_project.resources import IrrPaths
+
+            print(f"manifest built; Dagster instance at {dagster_home(IrrPaths())}")
     except BaseException as exc:  # noqa: BLE001 - the CLI promises a one-line reason
         if _received_signals() or isinstance(exc, (Interrupted, KeyboardInterrupt)):
             name = (_signals or ["SIGINT"])[0]
-            print(f"irr: {args.command} interrupted by {name}", file=sys.stderr)
+            print(f"irr: {args.command} interrupted by {name}", file=terminal)
             return 128 + signal.Signals[name].value
         if isinstance(exc, RunFailed):
-            print(f"irr: run failed: {exc}", file=sys.stderr)
+            print(f"irr: run failed: {exc}", file=terminal)
             return 1
         if not isinstance(exc, Exception):
             raise
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        print(f"irr: {args.command} failed: {first}", file=sys.stderr)
+        print(f"irr: {args.command} failed: {first}", file=terminal)
         return 1
     return 0
 

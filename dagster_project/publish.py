@@ -27,7 +27,11 @@ GLOBAL_COLUMNS = ("period", "period_start", "period_end", "countries", *MEASURES
 VERSION_COLUMNS = (
     "period", "version", "run_id", "published_at", "input_fingerprint",
     "total_requests", "legal_requests", "emergency_requests", "preservation_requests",
+    "resolved_share", "accounts_per_request",
 )
+# The drift gate: how far (relative) the share of identifiers that resolve, or the accounts
+# specified per request, may move from the last published version before a run stops.
+DEFAULT_DRIFT_THRESHOLD = 0.3
 VERSIONED = ("report_versions", "information_requests_versions", "restatements")
 RESTATEMENT_COLUMNS = ("period", "version", "country_code", "metric", "old_value", "new_value")
 
@@ -58,8 +62,12 @@ create table if not exists reporting.report_versions (
     input_fingerprint varchar, total_requests bigint, legal_requests bigint,
     emergency_requests bigint, preservation_requests bigint,
     -- false until report.duckdb holding this version has replaced the previous one
-    is_published boolean
+    is_published boolean,
+    -- what the drift gate compares (dq.dq_period_quality at publication)
+    resolved_share double, accounts_per_request double
 );
+alter table reporting.report_versions add column if not exists resolved_share double;
+alter table reporting.report_versions add column if not exists accounts_per_request double;
 create table if not exists reporting.information_requests_versions as
     select 0::integer as version, * from reporting.information_requests limit 0;
 create table if not exists reporting.restatements (
@@ -149,15 +157,54 @@ def record_publication(
         )
         con.execute(
             """
-            insert into reporting.report_versions
-            select ?, ?, ?, ?, ?, total_requests, legal_requests, emergency_requests, preservation_requests,
-                false
-            from reporting.information_requests_global where period = ?
+            insert into reporting.report_versions by name
+            select ? as period, ? as version, ? as run_id, ? as published_at, ? as input_fingerprint,
+                g.total_requests, g.legal_requests, g.emergency_requests, g.preservation_requests,
+                false as is_published, q.resolved_share, q.accounts_per_request
+            from reporting.information_requests_global as g
+            left join dq.dq_period_quality as q using (period)
+            where g.period = ?
             """,
             [period, version, run_id, published_at, fingerprint, period],
         )
         out.append(Publication(period, version, restated))
     con.execute("commit")
+    return out
+
+
+def drift(con: duckdb.DuckDBPyConnection, periods: list[str], threshold: float) -> list[str]:
+    """Periods whose resolution share or accounts per request moved more than `threshold`
+    (relative) from their last published version, each described in a few words."""
+    exists = con.execute(
+        "select count(*) from duckdb_columns() where schema_name = 'reporting' "
+        "and table_name = 'report_versions' and column_name = 'resolved_share'"
+    ).fetchone()[0]
+    if not exists:
+        return []
+    rows = con.execute(
+        """
+        with last as (
+            select * from reporting.report_versions
+            where is_published and period in (select unnest($periods::varchar[]))
+            qualify version = max(version) over (partition by period)
+        )
+        select q.period, l.resolved_share, q.resolved_share, l.accounts_per_request, q.accounts_per_request
+        from dq.dq_period_quality as q
+        inner join last as l using (period)
+        order by q.period
+        """,
+        {"periods": periods},
+    ).fetchall()
+    out = []
+    for period, old_share, new_share, old_accounts, new_accounts in rows:
+        moved = [
+            f"{label} {old:.3f} -> {new:.3f} ({(new - old) / old:+.0%})"
+            for label, old, new in (("resolved share", old_share, new_share),
+                                    ("accounts per request", old_accounts, new_accounts))
+            if old and new is not None and abs(new - old) / old > threshold
+        ]
+        if moved:
+            out.append(f"{period}: {', '.join(moved)}")
     return out
 
 
@@ -198,7 +245,13 @@ def publish_report(con: duckdb.DuckDBPyConnection, report_db: Path, run_id: str)
             counts[table] = con.execute(f"select count(*) from report_tmp.reporting.{table}").fetchone()[0]
     finally:
         con.execute("detach report_tmp")
+    # The analysts' copy is read-only on disk: an analyst's read-write open fails instead of
+    # writing into the published file. One who could still write (root) leaves at most a WAL
+    # beside it; that WAL belongs to the file being replaced, and DuckDB would refuse to open
+    # the new file with it, so it goes with the old file.
+    tmp.chmod(0o444)
     crashpoint("publish_before_rename")
+    report_db.with_name(report_db.name + ".wal").unlink(missing_ok=True)
     os.replace(tmp, report_db)
     crashpoint("publish_after_rename")
     return counts

@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import csv
 import gzip
+import re
 import zlib
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 import duckdb
 
 UTF8_BOM = b"\xef\xbb\xbf"
+# CONTRACT 1.1: a longer line is quarantined without being parsed.
+MAX_LINE_BYTES = 1_000_000
+# JSON Lines compress 5-20 times; a stream that expands far more is a bomb (50 million
+# newlines in 48 KB), read no further: the file is quarantined as unreadable.
+MAX_GZIP_RATIO = 200
+# Lines are inserted into the warehouse in batches of this many: memory does not grow with a file.
+BATCH_LINES = 50_000
 
 DIRECTORY_TABLES: dict[str, tuple[str, ...]] = {
     "account_identifiers": ("account_id", "identifier_type", "identifier_value", "valid_from", "valid_to"),
@@ -18,61 +27,96 @@ DIRECTORY_TABLES: dict[str, tuple[str, ...]] = {
     "short_links": ("code", "target_url"),
 }
 DIRECTORY_SUFFIXES = (".csv", ".csv.gz", ".parquet")
+# Ids are strings of digits (CONTRACT 1.3): a float such as 6.8e+18 has lost digits.
+DIRECTORY_ID_COLUMNS: dict[str, tuple[str, ...]] = {
+    "account_identifiers": ("account_id",),
+    "videos": ("video_id", "account_id"),
+    "short_links": (),
+}
 
 
 class DropError(Exception):
     """The raw drop cannot be read; the message is one line and names the file."""
 
 
-@dataclass(frozen=True)
-class FileLines:
-    file_name: str
-    lines: list[str]
-    valid_utf8: list[bool]
-    has_nul: list[bool]
-    unreadable: str | None = None  # why the file as a whole could not be read
+def request_entries(raw_dir: Path) -> list[tuple[Path, str | None]]:
+    """Every entry of `requests/` by name, with why it is not read (None for a regular file).
 
-
-def request_files(raw_dir: Path) -> list[Path]:
-    """Every regular, non-hidden file in `requests/`, sorted by name."""
+    Symbolic links (wherever they point), folders and hidden files are not read: a run never
+    reads outside the drop, and what it skips is listed with its reason.
+    """
     folder = raw_dir / "requests"
     if not folder.is_dir():
         raise DropError(f"{folder} is missing: a drop needs a requests/ folder")
-    return sorted(
-        (p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")),
-        key=lambda p: p.name,
-    )
+    entries = []
+    for path in sorted(folder.iterdir(), key=lambda p: p.name):
+        if path.is_symlink():
+            reason = "symbolic link, not read"
+        elif path.name.startswith("."):
+            reason = "hidden file, not read"
+        elif path.is_dir():
+            reason = "folder, not read"
+        elif not path.is_file():
+            reason = "not a regular file, not read"
+        else:
+            reason = None
+        entries.append((path, reason))
+    return entries
 
 
-def read_lines(path: Path) -> FileLines:
-    """Split a (possibly gzipped) file into lines without their line ends, numbered by position."""
-    data = path.read_bytes()
-    if data[:2] == b"\x1f\x8b" or path.name.endswith(".gz"):
-        try:
-            data = gzip.decompress(data)
-        except (OSError, EOFError, zlib.error) as exc:
-            return FileLines(path.name, [], [], [], unreadable=f"not a readable gzip file ({exc})")
-    if data.startswith(UTF8_BOM):
-        data = data[len(UTF8_BOM):]
-    chunks = data.split(b"\n")
-    if chunks and chunks[-1] == b"":
-        chunks.pop()  # the line end of the last line, not a line of its own
-    lines: list[str] = []
-    valid: list[bool] = []
-    nul: list[bool] = []
-    for chunk in chunks:
-        if chunk.endswith(b"\r"):
-            chunk = chunk[:-1]
-        try:
-            text = chunk.decode("utf-8")
-            ok = True
-        except UnicodeDecodeError:
-            text = chunk.decode("utf-8", errors="replace")
-            ok = False
-        lines.append(text.replace("\x00", "\ufffd"))
-        valid.append(ok)
-        nul.append("\x00" in text)
-    return FileLines(path.name, lines, valid, nul)
+class UnreadableFile(Exception):
+    """The file as a whole cannot be read (a broken or runaway gzip stream)."""
+
+
+def _open(path: Path) -> BinaryIO:
+    handle = path.open("rb")
+    magic = handle.read(2)
+    handle.seek(0)
+    if magic == b"\x1f\x8b" or path.name.endswith(".gz"):
+        return gzip.GzipFile(fileobj=handle, mode="rb")
+    return handle
+
+
+def iter_lines(path: Path) -> Iterator[tuple[str, bool, bool, str | None]]:
+    """Stream a file's lines as (text, is valid UTF-8, had a NUL byte, why not read).
+
+    Memory stays bounded whatever the file holds: a line is read at most MAX_LINE_BYTES at a
+    time, and a longer one is skipped to its end unread ("line longer than 1 MB, not parsed").
+    A gzip stream that expands more than MAX_GZIP_RATIO times its size is a bomb, not a drop.
+    """
+    budget = max(path.stat().st_size, 1) * MAX_GZIP_RATIO
+    read = 0
+    first = True
+    try:
+        with _open(path) as handle:
+            is_gzip = isinstance(handle, gzip.GzipFile)
+
+            def count(chunk: bytes) -> bytes:
+                nonlocal read
+                read += len(chunk)
+                if is_gzip and read > budget:
+                    raise UnreadableFile(f"gzip stream expands more than {MAX_GZIP_RATIO} times")
+                return chunk
+
+            while chunk := count(handle.readline(MAX_LINE_BYTES + 2)):
+                if first and chunk.startswith(UTF8_BOM):
+                    chunk = chunk[len(UTF8_BOM):]
+                first = False
+                body = chunk[:-1] if chunk.endswith(b"\n") else chunk
+                if len(body) > MAX_LINE_BYTES and not body.endswith(b"\r") or len(body) > MAX_LINE_BYTES + 1:
+                    while chunk and not chunk.endswith(b"\n"):  # skip the rest of the line unread
+                        chunk = count(handle.readline(1 << 20))
+                    yield "", True, False, "line longer than 1 MB, not parsed"
+                    continue
+                if body.endswith(b"\r"):
+                    body = body[:-1]
+                try:
+                    text, ok = body.decode("utf-8"), True
+                except UnicodeDecodeError:
+                    text, ok = body.decode("utf-8", errors="replace"), False
+                yield text.replace("\x00", "\ufffd"), ok, "\x00" in text, None
+    except (OSError, EOFError, zlib.error) as exc:
+        raise UnreadableFile(f"not a readable gzip file ({exc})") from None
 
 
 def load_request_lines(con: duckdb.DuckDBPyConnection, raw_dir: Path) -> dict[str, int]:
@@ -83,33 +127,55 @@ def load_request_lines(con: duckdb.DuckDBPyConnection, raw_dir: Path) -> dict[st
         create or replace table raw.request_lines (
             file_name varchar, file_index integer, line_number bigint,
             line_text varchar, is_valid_utf8 boolean, has_nul_byte boolean,
-            is_unreadable_file boolean
+            not_read_reason varchar
         )
         """
     )
     counts: dict[str, int] = {}
-    for index, path in enumerate(request_files(raw_dir), start=1):
-        content = read_lines(path)
-        if content.unreadable is not None:
-            # one row stands for the whole file, so that it is counted and quarantined
+    for index, (path, skipped) in enumerate(request_entries(raw_dir), start=1):
+        reason = skipped
+        if not reason:
+            try:
+                counts[path.name] = _insert_lines(con, path, index)
+            except UnreadableFile as exc:
+                con.execute("delete from raw.request_lines where file_index = ?", [index])
+                reason = f"unreadable file: {exc}"
+        if reason:
+            # one row (line 0) stands for the whole entry, so that it is counted and listed
             con.execute(
-                "insert into raw.request_lines values (?, ?, 0, ?, true, false, true)",
-                [content.file_name, index, content.unreadable],
+                "insert into raw.request_lines values (?, ?, 0, '', true, false, ?)",
+                [path.name, index, reason],
             )
-            counts[content.file_name] = 1
-            continue
-        counts[content.file_name] = len(content.lines)
-        if not content.lines:
-            continue
-        con.execute(
-            """
-            insert into raw.request_lines
-            select ?, ?, generate_subscripts(l, 1), unnest(l), unnest(v), unnest(n), false
-            from (select ?::varchar[] as l, ?::boolean[] as v, ?::boolean[] as n)
-            """,
-            [content.file_name, index, content.lines, content.valid_utf8, content.has_nul],
-        )
+            counts[path.name] = 1
     return counts
+
+
+def _insert_lines(con: duckdb.DuckDBPyConnection, path: Path, index: int) -> int:
+    """Stream a request file into raw.request_lines in batches; returns its line count."""
+    batch: list[list] = [[], [], [], []]
+    total = 0
+
+    def flush() -> None:
+        if batch[0]:
+            con.execute(
+                """
+                insert into raw.request_lines
+                select ?, ?, ? + generate_subscripts(l, 1), unnest(l), unnest(v), unnest(n), unnest(r)
+                from (select ?::varchar[] as l, ?::boolean[] as v, ?::boolean[] as n, ?::varchar[] as r)
+                """,
+                [path.name, index, total - len(batch[0]), *batch],
+            )
+            for column in batch:
+                column.clear()
+
+    for line in iter_lines(path):
+        for column, value in zip(batch, line):
+            column.append(value)
+        total += 1
+        if len(batch[0]) >= BATCH_LINES:
+            flush()
+    flush()
+    return total
 
 
 def directory_file(raw_dir: Path, table: str) -> Path:
@@ -125,21 +191,27 @@ def directory_file(raw_dir: Path, table: str) -> Path:
 
 
 def load_directory_table(con: duckdb.DuckDBPyConnection, raw_dir: Path, table: str) -> int:
-    """Replace raw.<table> with the directory file's rows, every column as text; returns the row count."""
+    """Replace raw.<table> with the directory file's rows, every column as text; returns the row count.
+
+    The directory is checked before anything is published (CONTRACT 1.3): a file with no rows,
+    an unreadable row, or an id that is not a string of digits fails the run with one line that
+    names the file and line (a Parquet file: the row) and never a value from it.
+    """
     path = directory_file(raw_dir, table)
     columns = DIRECTORY_TABLES[table]
-    if path.name.endswith(".parquet"):
+    is_parquet = path.name.endswith(".parquet")
+    if is_parquet:
         scan = f"read_parquet('{_sql_path(path)}')"
     else:
         scan = (
             f"read_csv('{_sql_path(path)}', header = true, all_varchar = true, delim = ',', "
-            "quote = '\"', escape = '\"', auto_detect = false, "
+            "quote = '\"', escape = '\"', auto_detect = false, store_rejects = true, "
             f"columns = {_csv_columns(path)})"
         )
     try:
         found = [row[0] for row in con.execute(f"describe select * from {scan}").fetchall()]
     except duckdb.Error as exc:
-        raise DropError(f"directory/{path.name} cannot be read: {_first_line(exc)}") from exc
+        raise DropError(f"directory/{path.name} cannot be read: {_reason(exc)}") from None
     missing = [c for c in columns if c not in found]
     if missing:
         raise DropError(f"directory/{path.name} lacks column(s) {', '.join(missing)}")
@@ -148,8 +220,29 @@ def load_directory_table(con: duckdb.DuckDBPyConnection, raw_dir: Path, table: s
         con.execute("create schema if not exists raw")
         con.execute(f"create or replace table raw.{table} as select {select_list} from {scan}")
     except duckdb.Error as exc:
-        raise DropError(f"directory/{path.name} cannot be read: {_first_line(exc)}") from exc
-    return con.execute(f"select count(*) from raw.{table}").fetchone()[0]
+        raise DropError(f"directory/{path.name} cannot be read: {_reason(exc)}") from None
+    if not is_parquet:
+        rejected = con.execute("select line, error_type from reject_errors order by line limit 1").fetchone()
+        if rejected:
+            raise DropError(f"directory/{path.name} line {rejected[0]}: unreadable row ({rejected[1]})")
+    rows = con.execute(f"select count(*) from raw.{table}").fetchone()[0]
+    if not rows:
+        raise DropError(f"directory/{path.name} has no rows: an empty directory table would resolve nothing")
+    for column in DIRECTORY_ID_COLUMNS[table]:
+        # insertion order is the file's order: rowid 0 is the first row under the header (line 2)
+        bad = con.execute(
+            f'select min(rowid) from raw.{table} where not regexp_full_match(coalesce("{column}", \'\'), \'[0-9]+\')'
+        ).fetchone()[0]
+        if bad is not None:
+            where = f"row {bad + 1}" if is_parquet else f"line {bad + 2}"
+            raise DropError(f"directory/{path.name} {where}: {column} is not a string of digits")
+    return rows
+
+
+def _reason(exc: BaseException) -> str:
+    """The kind of a reader error without the data it quotes (DuckDB cites the offending line)."""
+    first = _first_line(exc)
+    return re.split(r"(?i)\b(original line|line:|value)\b", first)[0].rstrip(" :(") or type(exc).__name__
 
 
 def _csv_columns(path: Path) -> str:

@@ -64,7 +64,7 @@ class IrrPaths(ConfigurableResource):
         return self.warehouse_path / "dbt"
 
     def setup_for_execution(self, context: InitResourceContext) -> None:
-        run_id = context.dagster_run.run_id if context.dagster_run else "?"
+        run_id = context.run.run_id if context.run else "?"
         self._hold = hold_warehouse(self.warehouse_path, f"Dagster run {run_id[:8]}")
         self._hold.__enter__()
 

@@ -59,6 +59,17 @@ QUARANTINED: dict[str, tuple[bytes, list[str]]] = {
     "h26_not_jsonl.txt": (b"hello\nworld", ["invalid JSON", "invalid JSON"]),
     "h27_sql_formula_id.jsonl": (line(hostile_event("h27", request_id="=1+1", country="Narnia")), ["unknown country"]),
     "h28_empty.jsonl": (b"", []),
+    # JSON parsers disagree on which value of a repeated key wins (CONTRACT 1.1)
+    "h30_duplicate_key.jsonl": (line(hostile_event("h30", country="FR"))[:-1] + b', "country": "US"}',
+                                ["duplicate key"]),
+    # a line over 1 MB is quarantined without being parsed, even when it is valid JSON
+    "h31_long_line.jsonl": (line(hostile_event("h31", agency="x" * 1_100_000)), ["line longer than 1 MB, not parsed"]),
+}
+# entries of requests/ that are not read, listed with their reasons (CONTRACT 1)
+NOT_READ: dict[str, str] = {
+    "s01_link.jsonl": "symbolic link, not read",
+    ".hidden.jsonl": "hidden file, not read",
+    "sub": "folder, not read",
 }
 
 # request id -> (country code, expected accounts specified); each accepted in 2022-H1 as legal, disclosed
@@ -69,7 +80,7 @@ ACCEPTED: dict[str, tuple[str, int]] = {
     "H-ZERO-WIDTH": ("DK", 1),
     "x'); drop table t;--": ("IS", 1),
     "H-FORMULA": ("EE", 1),
-    "H-10MB": ("LV", 1),
+    "H-LONG-ID": ("LV", 1),
     "H-100K": ("LT", 1),
     "H-DUPLICATE": ("IE", 1),
     "H-WRONG-TYPES": ("AT", 0),
@@ -79,7 +90,7 @@ ACCEPTED: dict[str, tuple[str, int]] = {
 INVALID: dict[str, list[str]] = {
     "x'); drop table t;--": ["unrecognised text"],
     "H-FORMULA": ["unrecognised text"],
-    "H-10MB": ["identifier too long"],
+    "H-LONG-ID": ["identifier too long"],
     "H-WRONG-TYPES": ["item is not a string or object"] * 4 + ["object without a string value"],
 }
 SQL = "'; drop table reporting.information_requests; --"
@@ -108,10 +119,11 @@ def hostile_drop(root: Path) -> Path:
     (requests / "a06_formula.jsonl").write_bytes(line(event(
         "H-FORMULA", ["@jane.doe", FORMULA], country="EE", agency=FORMULA, legal_process=FORMULA,
         received_at=H, updated_at=H)) + b"\n")
-    (requests / "a07_10mb.jsonl").write_bytes(line(event(
-        "H-10MB", ["a" * 10_000_000, "@jane.doe"], country="LV", received_at=H, updated_at=H)) + b"\n")
+    (requests / "a07_long_identifier.jsonl").write_bytes(line(event(
+        "H-LONG-ID", ["a" * 500_000, "@jane.doe"], country="LV", received_at=H, updated_at=H)) + b"\n")
+    # 100,001 items in a line under 1 MB: the items past the limit count as invalid
     (requests / "a08_100k.jsonl").write_bytes(line(event(
-        "H-100K", ["@jane.doe", "jane.doe@example.com"] * 50_000, country="LT", received_at=H, updated_at=H)) + b"\n")
+        "H-100K", ["@jane.doe"] + [1] * 100_000, country="LT", received_at=H, updated_at=H)) + b"\n")
     duplicate = line(hostile_event("H-DUPLICATE", country="IE"))
     (requests / "a09_duplicate.jsonl").write_bytes(duplicate + b"\n" + duplicate + b"\n")
     (requests / "a10_wrong_types.jsonl").write_bytes(line(event(
@@ -120,6 +132,13 @@ def hostile_drop(root: Path) -> Path:
         line(hostile_event("H-LATER-BROKEN", country="PT")) + b"\n"
         + line(hostile_event("H-LATER-BROKEN", country="PT", outcome="not_a_thing",
                              updated_at="2022-04-01T00:00:00Z")) + b"\n")
+    # not read: a link out of the drop, a hidden file and a folder (each holds a valid event)
+    outside = root.parent / f"{root.name}-outside.jsonl"
+    outside.write_bytes(line(hostile_event("H-OUTSIDE", country="FR")) + b"\n")
+    (requests / "s01_link.jsonl").symlink_to(outside)
+    (requests / ".hidden.jsonl").write_bytes(line(hostile_event("H-HIDDEN", country="FR")) + b"\n")
+    (requests / "sub").mkdir()
+    (requests / "sub" / "x.jsonl").write_bytes(line(hostile_event("H-SUBFOLDER", country="FR")) + b"\n")
     # a directory row with a reversed interval: never valid, so jane.doe still refers to JANE only
     with (raw / "directory" / "account_identifiers.csv").open("a") as handle:
         handle.write("6800000000000000099,username,jane.doe,2024-01-01T00:00:00Z,2020-01-01T00:00:00Z\n")
@@ -156,6 +175,28 @@ def test_unreadable_gzip_is_one_quarantined_row(hostile):
     ).fetchall()
     assert len(got) == 1 and got[0][0] == 0
     assert got[0][1].startswith("unreadable file: not a readable gzip file")
+
+
+@pytest.mark.parametrize("name", sorted(NOT_READ))
+def test_entry_not_read_is_listed_with_its_reason(hostile, name):
+    con, _ = hostile
+    got = con.execute(
+        "select line_number, quarantine_reason from dq.dq_quarantined_lines where file_name = ?", [name]
+    ).fetchall()
+    assert got == [(0, NOT_READ[name])]
+
+
+def test_nothing_outside_or_hidden_is_read(hostile):
+    con, _ = hostile
+    read = {r[0] for r in con.execute(
+        "select request_id from staging.stg_requests__events where request_id like 'H-%'").fetchall()}
+    assert not read & {"H-OUTSIDE", "H-HIDDEN", "H-SUBFOLDER"}
+    assert con.execute("select count(*) from raw.request_lines where line_text like '%H-OUTSIDE%'").fetchone()[0] == 0
+
+
+def test_long_line_is_not_stored(hostile):
+    con, _ = hostile
+    assert con.execute("select max(length(line_text)) from raw.request_lines").fetchone()[0] < 1_000_000
 
 
 def test_later_broken_event_is_quarantined(hostile):
@@ -213,7 +254,8 @@ def test_rows_in_equal_rows_reported_plus_quarantined(hostile):
     accepted = con.execute("select value from dq.dq_run_summary where section = 'lines' and item = 'accepted'").fetchone()[0]
     quarantined = con.execute("select count(*) from dq.dq_quarantined_lines").fetchone()[0]
     assert read == accepted + quarantined
-    expected_quarantined = sum(len(r) for _, r in QUARANTINED.values()) + 1 + 1 + 1  # gzip, later-broken, e2e's broken line
+    # gzip, later-broken, e2e's broken line, and the entries not read
+    expected_quarantined = sum(len(r) for _, r in QUARANTINED.values()) + 1 + 1 + 1 + len(NOT_READ)
     assert quarantined == expected_quarantined
 
 
@@ -252,3 +294,58 @@ def test_directory_held_twice_fails_the_run(tmp_path):
     result = _irr_run(raw, tmp_path)
     assert result.returncode == 1
     assert "directory/ holds short_links more than once" in result.stderr.strip().splitlines()[-1]
+
+
+# the directory is checked before anything is published (CONTRACT 1.3) ---------------------------
+
+HEADER = "account_id,identifier_type,identifier_value,valid_from,valid_to\n"
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (HEADER, "directory/account_identifiers.csv has no rows: an empty directory table would resolve nothing"),
+        (HEADER + "6812345678901234567,username,jane.doe,,\n6800000000000097849,username,johngarcia\n",
+         "directory/account_identifiers.csv line 3: unreadable row (MISSING COLUMNS)"),
+        (HEADER + "6812345678901234567,username,jane.doe,,\n6.800000000000001e+18,username,johngarcia,,\n",
+         "directory/account_identifiers.csv line 3: account_id is not a string of digits"),
+    ],
+    ids=["header-only", "three-fields", "float-id"],
+)
+def test_broken_directory_fails_with_one_line_and_no_value(tmp_path, content, expected):
+    raw = _small_drop(tmp_path / "raw")
+    (raw / "directory" / "account_identifiers.csv").write_text(content)
+    result = _irr_run(raw, tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [f"irr: run failed: raw__account_identifiers: {expected}"]
+    # no value of the file reaches the output, the run's log or the Dagster event log
+    seen = result.stdout + result.stderr + "".join(
+        p.read_text(errors="replace") for p in (tmp_path / "wh" / "logs").glob("*.log"))
+    seen += _event_log_text(tmp_path / "wh" / "dagster_home")
+    for value in ("johngarcia", "6800000000000097849", "6.800000000000001e+18"):
+        assert value not in seen
+    assert not (tmp_path / "wh" / "report.duckdb").exists()
+
+
+def _event_log_text(home: Path) -> str:
+    from dagster import DagsterInstance
+
+    with DagsterInstance.from_config(str(home)) as instance:
+        return "".join(str(entry) for record in instance.get_run_records()
+                       for entry in instance.all_logs(record.dagster_run.run_id))
+
+
+def test_parquet_directory_with_float_ids_fails_naming_the_row(tmp_path):
+    raw = _small_drop(tmp_path / "raw")
+    csv_path = raw / "directory" / "account_identifiers.csv"
+    with duckdb.connect() as con:  # a data lake wrote account_id as DOUBLE: digits were lost
+        con.execute(
+            f"copy (select account_id::double as account_id, identifier_type, identifier_value, valid_from, valid_to "
+            f"from read_csv('{csv_path}', all_varchar = true)) to '{raw / 'directory' / 'account_identifiers.parquet'}'"
+        )
+    csv_path.unlink()
+    result = _irr_run(raw, tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        "irr: run failed: raw__account_identifiers: directory/account_identifiers.parquet row 1: "
+        "account_id is not a string of digits"]

@@ -4,6 +4,7 @@ readers during a run, and one writer at a time."""
 from __future__ import annotations
 
 import json
+import stat
 import subprocess
 import sys
 import time
@@ -197,6 +198,34 @@ def test_reader_holding_report_during_a_run(tmp_path):
     assert not list((tmp_path / "warehouse").glob(".report.duckdb.*"))
 
 
+WRITER = """
+import duckdb, os, sys
+con = duckdb.connect(sys.argv[1])  # read-write: what an analyst must not do
+con.execute("create table analyst_scratch as select 1 as x")
+os._exit(0)  # dies without a checkpoint: the write stays in report.duckdb.wal
+"""
+COUNT = """
+import duckdb, sys
+con = duckdb.connect(sys.argv[1], read_only=True)
+print(con.execute("select count(*) from duckdb_tables() where table_name = 'analyst_scratch'").fetchone()[0],
+      con.execute("select sum(total_requests) from reporting.information_requests").fetchone()[0])
+"""
+
+
+def test_an_analyst_writing_to_the_published_file_breaks_neither_run_nor_readers(tmp_path):
+    raw = e2e_drop(tmp_path / "raw")
+    run_in_process(raw, tmp_path)
+    report = tmp_path / "warehouse" / "report.duckdb"
+    assert stat.S_IMODE(report.stat().st_mode) == 0o444  # read-only on disk (root can still write)
+    subprocess.run([sys.executable, "-c", WRITER, str(report)], check=True, timeout=120)
+    assert report.with_name("report.duckdb.wal").exists()
+    run_in_process(raw, tmp_path)  # does not fail on the analyst's WAL
+    assert not report.with_name("report.duckdb.wal").exists()
+    reader = subprocess.run([sys.executable, "-c", COUNT, str(report)], capture_output=True, text=True, timeout=120)
+    assert reader.returncode == 0, reader.stderr[-2000:]
+    assert reader.stdout.split() == ["0", "10"]  # the published figures, without the analyst's table
+
+
 def _wait_for_holder(lock: Path) -> str:
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not (lock.exists() and lock.read_text().strip()):
@@ -205,10 +234,11 @@ def _wait_for_holder(lock: Path) -> str:
 
 
 def test_second_concurrent_run_fails_fast(tmp_path):
-    first = _irr(["run"], SAMPLE_RAW_DIR, tmp_path)
+    raw = e2e_drop(tmp_path / "raw")
+    first = _irr(["run"], raw, tmp_path)
     lock = tmp_path / "warehouse" / ".irr-run.lock"
     assert _wait_for_holder(lock) == f"irr run, pid {first.pid}"
-    second = _irr(["run"], SAMPLE_RAW_DIR, tmp_path)
+    second = _irr(["run"], raw, tmp_path)
     _, err = second.communicate(timeout=120)
     assert second.returncode == 1
     assert err.strip().splitlines() == [
@@ -223,7 +253,7 @@ def test_second_concurrent_run_fails_fast(tmp_path):
     from dagster_project.definitions import defs
     from drops import irr_env
 
-    with irr_env(SAMPLE_RAW_DIR, tmp_path / "warehouse", tmp_path / "exports"), DagsterInstance.ephemeral() as instance:
+    with irr_env(raw, tmp_path / "warehouse", tmp_path / "exports"), DagsterInstance.ephemeral() as instance:
         result = defs.resolve_job_def("irr_load").execute_in_process(instance=instance, raise_on_error=False)
     assert not result.success
     failure = next(e for e in result.all_events if e.event_type_value == "RESOURCE_INIT_FAILURE")

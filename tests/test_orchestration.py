@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import duckdb
+import pytest
 from dagster import (
     AssetKey,
     DagsterEventType,
@@ -255,3 +256,20 @@ def test_sigterm_stops_the_run_with_one_line(tmp_path):
     assert proc.returncode == 128 + signal.SIGTERM, (lines, err)
     assert err.splitlines() == ["irr: run interrupted by SIGTERM"]
     assert not (tmp_path / "wh" / "report.duckdb").exists()
+
+
+def test_a_full_disk_is_one_line_on_the_terminal(tmp_path):
+    small = tmp_path / "small"
+    small.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=12m", "tmpfs", str(small)], capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip("no tmpfs mount here (needs root): " + mounted.stderr.decode(errors="replace").strip())
+    try:
+        raw = e2e_drop(tmp_path / "raw")
+        result = subprocess.run([installed("irr"), "run"], env=irr_process_env(raw, small / "wh", tmp_path / "ex"),
+                                capture_output=True, text=True, timeout=600)
+        assert result.returncode == 1
+        [line] = result.stderr.splitlines()
+        assert line.startswith(f"irr: run failed: no space left on the device of {small / 'wh'} ("), line
+    finally:
+        subprocess.run(["umount", "-l", str(small)], check=False)

@@ -1,5 +1,7 @@
 """Assets that leave the warehouse: the public CSV export and the analysts' report.duckdb."""
 
+import os
+
 import duckdb
 from dagster import (
     AssetExecutionContext,
@@ -14,7 +16,14 @@ from dagster import (
 from dagster_project.export import write_export
 from dagster_project.html_report import write_reports
 from dagster_project.partitions import half_year_partitions, periods_of_window
-from dagster_project.publish import input_fingerprint, mark_published, publish_report, record_publication
+from dagster_project.publish import (
+    DEFAULT_DRIFT_THRESHOLD,
+    drift,
+    input_fingerprint,
+    mark_published,
+    publish_report,
+    record_publication,
+)
 from dagster_project.resources import IrrPaths
 
 REPORT_TABLES = [
@@ -44,12 +53,28 @@ def run_periods(context: AssetExecutionContext, con: duckdb.DuckDBPyConnection) 
     return periods
 
 
+def _drift_gate(con: duckdb.DuckDBPyConnection, periods: list[str]) -> None:
+    """Stop before the first public write when the figures drift from the last published ones.
+
+    IRR_DRIFT_THRESHOLD (default 0.3) is the relative move allowed; IRR_ACCEPT_DRIFT=1
+    (`irr run --accept-drift`) publishes anyway, after a look at why.
+    """
+    threshold = float(os.environ.get("IRR_DRIFT_THRESHOLD") or DEFAULT_DRIFT_THRESHOLD)
+    moved = drift(con, periods, threshold)
+    if moved and os.environ.get("IRR_ACCEPT_DRIFT") != "1":
+        raise Failure(
+            f"drift gate: {'; '.join(moved)} since the last published version "
+            f"(threshold {threshold:.0%}); nothing was published; if this is right, run again with --accept-drift"
+        )
+
+
 @asset(key=EXPORT_KEY, group_name="exports", deps=REPORT_TABLES, compute_kind="csv",
        partitions_def=half_year_partitions, backfill_policy=BackfillPolicy.single_run())
 def public_export(context: AssetExecutionContext, paths: IrrPaths) -> MaterializeResult:
     """`exports/<period>/information_requests.csv` for each half-year of the run."""
     with duckdb.connect(str(paths.warehouse_db), read_only=True) as con:
         periods = run_periods(context, con)
+        _drift_gate(con, periods)
         written = [write_export(con, paths.export_path, period) for period in periods]
     return MaterializeResult(
         metadata={

@@ -25,14 +25,21 @@ parsed as (
         line_number,
         is_valid_utf8,
         has_nul_byte,
-        is_unreadable_file,
-        case when is_unreadable_file then line_text end as unreadable_reason,
+        not_read_reason,
         trim(line_text) = '' as is_blank,
         json_valid(line_text) as is_json,
         case when json_valid(line_text) then json_type(line_text::json) end as json_kind,
         case when json_valid(line_text) and json_type(line_text::json) = 'OBJECT'
             then line_text::json end as doc
     from lines
+),
+
+keyed as (
+    select
+        *,
+        -- JSON parsers disagree on which value of a repeated key wins: such a line is refused
+        len(json_keys(doc)) <> len(list_distinct(json_keys(doc))) as has_duplicate_key
+    from parsed
 ),
 
 fields as (
@@ -59,7 +66,7 @@ fields as (
         doc -> '$.identifiers' as identifiers_json,
         doc ->> '$.legal_process' as legal_process_text,
         doc ->> '$.agency' as agency_text
-    from parsed
+    from keyed
 ),
 
 typed as (
@@ -89,12 +96,13 @@ checked as (
     select
         *,
         case
+            when not_read_reason is not null then not_read_reason
             when not is_valid_utf8 then 'invalid UTF-8'
             when has_nul_byte then 'NUL byte in line'
-            when is_unreadable_file then 'unreadable file: ' || unreadable_reason
             when is_blank then 'blank line'
             when not is_json then 'invalid JSON'
             when json_kind <> 'OBJECT' then 'not a JSON object'
+            when has_duplicate_key then 'duplicate key'
             when coalesce(request_id_type, 'NULL') = 'NULL' then 'missing request_id'
             when request_id_type <> 'VARCHAR' then 'request_id is not a string'
             when trim(request_id_text) = '' then 'empty request_id'
