@@ -436,8 +436,7 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         if not isinstance(exc, Exception):
             raise
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        print(f"irr: {args.command} failed: {first}", file=terminal)
+        print(f"irr: {args.command} failed: {_first(exc)}", file=terminal)
         return 1
     return 0
 

@@ -86,13 +86,17 @@ def touched_periods(con: duckdb.DuckDBPyConnection, changed: list[str]) -> list[
     file touches every period present now or published before.
     """
     request_files = [name.removeprefix("requests/") for name in changed if name.startswith("requests/")]
-    everything = "*" in changed or len(request_files) < len(changed)
-    if everything:
-        sql = """
-            select period from staging.stg_requests__current
-            union select period from reporting.information_requests
-        """
-        params: list = []
+    present = {r[0] for r in con.execute(
+        "select distinct file_name from staging.stg_requests__events where file_name in (select unnest(?::varchar[]))",
+        [request_files],
+    ).fetchall()}
+    if "*" in changed or len(request_files) < len(changed) or set(request_files) - present:
+        # the directory changed or a request file is gone: every period present now or published before
+        sources = ["select period from staging.stg_requests__current"]
+        if con.execute("select count(*) from duckdb_tables() where schema_name = 'reporting' "
+                       "and table_name = 'information_requests'").fetchone()[0]:
+            sources.append("select period from reporting.information_requests")
+        sql, params = " union ".join(sources), []
     else:
         sql = """
             select period from staging.stg_requests__events
@@ -101,11 +105,6 @@ def touched_periods(con: duckdb.DuckDBPyConnection, changed: list[str]) -> list[
             )
         """
         params = [request_files]
-    has_reporting = con.execute(
-        "select count(*) from duckdb_tables() where schema_name = 'reporting' and table_name = 'information_requests'"
-    ).fetchone()[0]
-    if everything and not has_reporting:
-        sql = "select period from staging.stg_requests__current"
     return [r[0] for r in con.execute(f"select distinct period from ({sql}) where period is not null order by 1",
                                       params).fetchall()]
 

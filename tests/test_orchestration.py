@@ -138,6 +138,7 @@ def test_drop_sensor_loads_a_changed_drop_and_publishes_the_periods_it_touches(t
             assert touched_periods(con, ["requests/fix.jsonl"]) == ["2023-H2", "2024-H1"]
             assert touched_periods(con, ["requests/2024.jsonl"]) == ["2024-H1"]
             assert touched_periods(con, ["directory/videos.csv"]) == ["2023-H2", "2024-H1"]
+            assert touched_periods(con, ["requests/removed.jsonl"]) == ["2023-H2", "2024-H1"]
         periods_run = _execute("irr_periods", instance, follow_up)
         assert _published(warehouse) == [("2023-H2", 1), ("2024-H1", 1)]
 
