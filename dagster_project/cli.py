@@ -69,10 +69,13 @@ def prepare_manifest(force: bool = False) -> None:
 
 
 def _absolute_env() -> None:
-    """Make the IRR_* folders absolute, so that the dbt subprocess reads the same paths."""
+    """Make the IRR_* folders absolute, so that the dbt subprocess reads the same paths.
+
+    Links are kept: the export folder is a link to the current publication, read at each use.
+    """
     for name in ("IRR_RAW_DIR", "IRR_WAREHOUSE_DIR", "IRR_EXPORT_DIR"):
         if os.environ.get(name):
-            os.environ[name] = str(Path(os.environ[name]).expanduser().resolve())
+            os.environ[name] = os.path.abspath(Path(os.environ[name]).expanduser())
 
 
 def _one_line(error) -> str:
@@ -133,10 +136,12 @@ def _step_line(step: str, mats: list[tuple[str, dict]], checks: tuple[int, int])
         return "export", f"CSV for {meta.get('periods', '')}"
     if step == "reporting__report_duckdb":
         published, unchanged = meta.get("versions_published", "none"), meta.get("versions_unchanged", "none")
-        text = f"published {published}" if published != "none" else "no new version"
-        return "publication", text + (f"; unchanged {unchanged}" if unchanged != "none" else "")
+        text = f"new {published}" if published != "none" else "no new version"
+        return "versions", text + (f"; unchanged {unchanged}" if unchanged != "none" else "")
     if step == "exports__report_html":
         return "html", f"{_plural(str(meta.get('pages', '')).count('report.html'), 'page')} and the index"
+    if step == "publication":
+        return "publication", f"report.duckdb, CSVs and pages switched to run {str(meta.get('publication', ''))[:8]}"
     return step, ""
 
 

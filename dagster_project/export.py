@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import re
 from pathlib import Path
 
 import duckdb
 
-from dagster_project.crash import crashpoint
+from dagster_project.publication import write_file
 
 HEADER = (
     "replication_info", "entity", "aspect", "metric_name", "period", "period_value",
@@ -103,13 +102,5 @@ def render_csv(rows: list[tuple[str, ...]]) -> bytes:
 
 
 def write_export(con: duckdb.DuckDBPyConnection, export_dir: Path, period: str) -> Path:
-    """Write `<export_dir>/<period>/information_requests.csv` atomically; returns its path."""
-    target = export_dir / period / "information_requests.csv"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    for stale in target.parent.glob(f".{target.name}.*.tmp"):
-        stale.unlink()  # left by a run that died while exporting
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(render_csv(export_rows(con, period)))
-    crashpoint("export_before_rename")
-    os.replace(tmp, target)
-    return target
+    """Write `<export_dir>/<period>/information_requests.csv`; returns its path."""
+    return write_file(export_dir / period / "information_requests.csv", render_csv(export_rows(con, period)))

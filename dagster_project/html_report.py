@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import html
 import io
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +18,7 @@ matplotlib.use("svg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from dagster_project.export import period_value  # noqa: E402
+from dagster_project.publication import write_file  # noqa: E402
 
 plt.rcParams.update({
     "svg.fonttype": "none",      # text stays text: smaller, selectable, readable by screen readers
@@ -268,7 +268,7 @@ def render_period(con: duckdb.DuckDBPyConnection, period: str) -> str:
     totals = _rows(con, "select * from reporting.information_requests_global where period = ?", [period])[0]
     history = _rows(con, "select * from reporting.information_requests_global order by period")
     published = con.execute(
-        "select max(published_at) from reporting.report_versions where period = ? and is_published", [period]
+        "select max(published_at) from reporting.report_versions where period = ?", [period]
     ).fetchone()[0]
     processes = _rows(con, """
         select legal_process, sum(requests) as requests, sum(requests_disclosed) as requests_disclosed,
@@ -357,10 +357,7 @@ def render_index(con: duckdb.DuckDBPyConnection, export_dir: Path) -> str:
 
 
 def _write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    write_file(path, text.encode("utf-8"))
 
 
 def write_reports(con: duckdb.DuckDBPyConnection, export_dir: Path, periods: list[str]) -> list[Page]:

@@ -1,20 +1,18 @@
-"""Publication: version each period's figures, record restatements, and swap in `report.duckdb`.
+"""Versions: each period's figures versioned, restatements recorded, the analysts' copy written.
 
 The version log, the figures of every version and the restatements live in the warehouse's
-`reporting` schema; `report.duckdb` receives an allow-listed copy of the reporting tables.
+`reporting` schema; `report.duckdb` receives an allow-listed copy of the reporting tables and
+becomes public with the rest of its publication (`publication.py`).
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 import duckdb
-
-from dagster_project.crash import crashpoint
 
 MEASURES = (
     "legal_requests", "emergency_requests", "preservation_requests", "total_requests",
@@ -99,17 +97,21 @@ def input_fingerprint(raw_dir: Path) -> str:
 
 
 def record_publication(
-    con: duckdb.DuckDBPyConnection, periods: list[str], run_id: str, fingerprint: str
+    con: duckdb.DuckDBPyConnection, periods: list[str], run_id: str, fingerprint: str,
+    current_run_id: str | None = None,
 ) -> list[Publication]:
     """Give each period whose figures changed a new (pending) version; record what changed.
 
     A period whose figures equal its last published version keeps that version (unchanged).
 
-    Versions of a run that died before `mark_published` are removed first, so numbers stay
-    consecutive and a version exists only if it was published.
+    The pending versions of the run whose publication is current (`current_run_id`: it died
+    after the switch, before `mark_published`) are published; those of any other run that died
+    are removed, so numbers stay consecutive and a version exists only if it was published.
     """
     con.execute(_DDL)
     con.execute("begin")
+    if current_run_id is not None:
+        mark_published(con, current_run_id)
     for table in ("information_requests_versions", "restatements"):
         con.execute(
             f"delete from reporting.{table} where (period, version) in "
@@ -213,16 +215,14 @@ def mark_published(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
 
 
 def publish_report(con: duckdb.DuckDBPyConnection, report_db: Path, run_id: str) -> dict[str, int]:
-    """Copy the allow-listed reporting tables into a new file and rename it over `report_db`.
+    """Copy the allow-listed reporting tables into a new, read-only file `report_db`.
 
     `con` is a connection to the warehouse; versions still pending are included only for `run_id`.
     """
     report_db.parent.mkdir(parents=True, exist_ok=True)
-    for stale in report_db.parent.glob(f".{report_db.name}.*.tmp"):
-        stale.unlink()  # left by a run that died while publishing
-    tmp = report_db.with_name(f".{report_db.name}.{os.getpid()}.tmp")
+    report_db.unlink(missing_ok=True)
     counts: dict[str, int] = {}
-    con.execute("attach ? as report_tmp", [str(tmp)])
+    con.execute("attach ? as report_tmp", [str(report_db)])
     try:
         con.execute("create schema report_tmp.reporting")
         for table, columns in REPORT_TABLES.items():
@@ -246,12 +246,6 @@ def publish_report(con: duckdb.DuckDBPyConnection, report_db: Path, run_id: str)
     finally:
         con.execute("detach report_tmp")
     # The analysts' copy is read-only on disk: an analyst's read-write open fails instead of
-    # writing into the published file. One who could still write (root) leaves at most a WAL
-    # beside it; that WAL belongs to the file being replaced, and DuckDB would refuse to open
-    # the new file with it, so it goes with the old file.
-    tmp.chmod(0o444)
-    crashpoint("publish_before_rename")
-    report_db.with_name(report_db.name + ".wal").unlink(missing_ok=True)
-    os.replace(tmp, report_db)
-    crashpoint("publish_after_rename")
+    # writing into the published file.
+    report_db.chmod(0o444)
     return counts

@@ -77,44 +77,124 @@ def _open(path: Path) -> BinaryIO:
     return handle
 
 
-def iter_lines(path: Path) -> Iterator[tuple[str, bool, bool, str | None]]:
-    """Stream a file's lines as (text, is valid UTF-8, had a NUL byte, why not read).
+# Request files are read this many (decompressed) bytes at a time and split in C.
+BLOCK_BYTES = 1 << 20
+LONG_LINE = "line longer than 1 MB, not parsed"
+Columns = tuple[list, list, list, list]
 
-    Memory stays bounded whatever the file holds: a line is read at most MAX_LINE_BYTES at a
-    time, and a longer one is skipped to its end unread ("line longer than 1 MB, not parsed").
-    A gzip stream that expands more than MAX_GZIP_RATIO times its size is a bomb, not a drop.
+
+def _gzip_trailer_size(path: Path) -> int:
+    """The uncompressed size the last gzip member states (modulo 2**32). The true size is at
+    least that, and a member whose trailer lies fails its length check when read, so a stated
+    size beyond the budget means a bomb or a broken file either way."""
+    with path.open("rb") as handle:
+        handle.seek(0, 2)
+        if handle.tell() < 18:
+            return 0
+        handle.seek(-4, 2)
+        return int.from_bytes(handle.read(4), "little")
+
+
+def _long_line(out: Columns) -> None:
+    for column, value in zip(out, ("", True, False, LONG_LINE)):
+        column.append(value)
+
+
+def _too_long(body: bytes) -> bool:
+    return len(body) > MAX_LINE_BYTES and not body.endswith(b"\r") or len(body) > MAX_LINE_BYTES + 1
+
+
+def _decode(lines: list[bytes], out: Columns) -> None:
+    """Append complete lines to `out`; the common case (valid UTF-8, no CR or NUL) in one decode."""
+    texts, valid, nul, reasons = out
+    data = b"\n".join(lines)
+    if b"\r" not in data and b"\x00" not in data and max(map(len, lines)) <= MAX_LINE_BYTES:
+        try:
+            decoded = data.decode("utf-8").split("\n")
+        except UnicodeDecodeError:
+            pass
+        else:
+            texts += decoded
+            valid += [True] * len(decoded)
+            nul += [False] * len(decoded)
+            reasons += [None] * len(decoded)
+            return
+    for body in lines:
+        if _too_long(body):
+            _long_line(out)
+            continue
+        if body.endswith(b"\r"):
+            body = body[:-1]
+        try:
+            text, ok = body.decode("utf-8"), True
+        except UnicodeDecodeError:
+            text, ok = body.decode("utf-8", errors="replace"), False
+        texts.append(text.replace("\x00", "\ufffd"))
+        valid.append(ok)
+        nul.append("\x00" in text)
+        reasons.append(None)
+
+
+def iter_lines(path: Path) -> Iterator[tuple[str, bool, bool, str | None]]:
+    """The lines of `iter_batches` one by one."""
+    for columns in iter_batches(path):
+        yield from zip(*columns)
+
+
+def iter_batches(path: Path) -> Iterator[Columns]:
+    """Stream a file's lines as column batches (texts, is valid UTF-8, had a NUL byte, why not read).
+
+    The file is read in blocks of BLOCK_BYTES and split in C; memory stays bounded whatever it
+    holds: a line longer than MAX_LINE_BYTES is skipped to its end unread ("line longer than 1
+    MB, not parsed"), and a gzip stream that expands more than MAX_GZIP_RATIO times its size is a
+    bomb, not a drop (UnreadableFile).
     """
     budget = max(path.stat().st_size, 1) * MAX_GZIP_RATIO
     read = 0
-    first = True
     try:
         with _open(path) as handle:
             is_gzip = isinstance(handle, gzip.GzipFile)
-
-            def count(chunk: bytes) -> bytes:
-                nonlocal read
-                read += len(chunk)
+            if is_gzip and _gzip_trailer_size(path) > budget:
+                # the stream says at its end how long it is: a bomb is refused before it is read
+                raise UnreadableFile(f"gzip stream expands more than {MAX_GZIP_RATIO} times")
+            carry, skipping, first = b"", False, True
+            while True:
+                block = handle.read(BLOCK_BYTES)
+                read += len(block)
                 if is_gzip and read > budget:
                     raise UnreadableFile(f"gzip stream expands more than {MAX_GZIP_RATIO} times")
-                return chunk
-
-            while chunk := count(handle.readline(MAX_LINE_BYTES + 2)):
-                if first and chunk.startswith(UTF8_BOM):
-                    chunk = chunk[len(UTF8_BOM):]
+                if first and block.startswith(UTF8_BOM):
+                    block = block[len(UTF8_BOM):]
                 first = False
-                body = chunk[:-1] if chunk.endswith(b"\n") else chunk
-                if len(body) > MAX_LINE_BYTES and not body.endswith(b"\r") or len(body) > MAX_LINE_BYTES + 1:
-                    while chunk and not chunk.endswith(b"\n"):  # skip the rest of the line unread
-                        chunk = count(handle.readline(1 << 20))
-                    yield "", True, False, "line longer than 1 MB, not parsed"
+                out: Columns = ([], [], [], [])
+                if not block:
+                    if skipping:
+                        _long_line(out)
+                    elif carry:
+                        _decode([carry], out)
+                    if out[0]:
+                        yield out
+                    return
+                parts = block.split(b"\n")
+                lines: list[bytes] = []
+                if len(parts) == 1:  # no line ends in this block
+                    if not skipping:
+                        carry += block
+                        if _too_long(carry):
+                            carry, skipping = b"", True
                     continue
-                if body.endswith(b"\r"):
-                    body = body[:-1]
-                try:
-                    text, ok = body.decode("utf-8"), True
-                except UnicodeDecodeError:
-                    text, ok = body.decode("utf-8", errors="replace"), False
-                yield text.replace("\x00", "\ufffd"), ok, "\x00" in text, None
+                if skipping:
+                    skipping = False
+                    _long_line(out)
+                else:
+                    lines.append(carry + parts[0])
+                lines += parts[1:-1]
+                carry = parts[-1]
+                if _too_long(carry):
+                    carry, skipping = b"", True
+                if lines:
+                    _decode(lines, out)
+                yield out
     except (OSError, EOFError, zlib.error) as exc:
         raise UnreadableFile(f"not a readable gzip file ({exc})") from None
 
@@ -168,10 +248,10 @@ def _insert_lines(con: duckdb.DuckDBPyConnection, path: Path, index: int) -> int
             for column in batch:
                 column.clear()
 
-    for line in iter_lines(path):
-        for column, value in zip(batch, line):
-            column.append(value)
-        total += 1
+    for columns in iter_batches(path):
+        for column, values in zip(batch, columns):
+            column.extend(values)
+        total += len(columns[0])
         if len(batch[0]) >= BATCH_LINES:
             flush()
     flush()

@@ -48,7 +48,8 @@ class IrrPaths(ConfigurableResource):
 
     @property
     def export_path(self) -> Path:
-        return _folder(self.export_dir, "IRR_EXPORT_DIR", "exports")
+        # not resolved: the export folder is a link to the current publication, followed at each read
+        return _folder(self.export_dir, "IRR_EXPORT_DIR", "exports", resolve=False)
 
     @property
     def warehouse_db(self) -> Path:
@@ -56,6 +57,7 @@ class IrrPaths(ConfigurableResource):
 
     @property
     def report_db(self) -> Path:
+        """The analysts' stable path: a link through `current` to the published file."""
         return self.warehouse_path / "report.duckdb"
 
     @property
@@ -74,9 +76,9 @@ class IrrPaths(ConfigurableResource):
             self._hold = None
 
 
-def _folder(configured: Optional[str], variable: str, default: str) -> Path:
-    value = configured or os.environ.get(variable) or default
-    return Path(value).expanduser().resolve()
+def _folder(configured: Optional[str], variable: str, default: str, resolve: bool = True) -> Path:
+    value = Path(configured or os.environ.get(variable) or default).expanduser()
+    return value.resolve() if resolve else Path(os.path.abspath(value))
 
 
 # Warehouses this process holds: (nesting depth, lock file). `irr run` holds its warehouse

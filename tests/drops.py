@@ -6,6 +6,7 @@ import csv
 import gzip
 import json
 import os
+import subprocess
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -116,3 +117,23 @@ def run_in_process(raw: Path, out: Path, period: str | None = None) -> dict:
 
     with irr_env(raw, out / "warehouse", out / "exports"):
         return run(period)
+
+
+MEASURED = """
+import resource, subprocess, sys
+done = subprocess.run(sys.argv[1:], capture_output=True, text=True)
+sys.stdout.write(done.stdout)
+sys.stderr.write(done.stderr)
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr)  # KiB, largest process
+sys.exit(done.returncode)
+"""
+
+
+def run_measured(raw: Path, out: Path, *args: str) -> tuple[subprocess.CompletedProcess, int]:
+    """`irr run` as a subprocess; returns it and the peak RSS in bytes of its largest process
+    (irr itself or one of its dbt invocations)."""
+    done = subprocess.run([sys.executable, "-c", MEASURED, installed("irr"), "run", *args],
+                          env=irr_process_env(raw, out / "warehouse", out / "exports"),
+                          capture_output=True, text=True, timeout=900)
+    *err, peak = done.stderr.splitlines()
+    return subprocess.CompletedProcess(done.args, done.returncode, done.stdout, "\n".join(err)), int(peak) * 1024

@@ -46,7 +46,7 @@ def test_run_twice_gives_byte_identical_export_equal_tables_and_no_new_version(d
         assert (tmp_path / "one" / "ex" / period / "information_requests.csv").read_bytes() == data
     assert _report_tables(tmp_path / "one" / "wh") == tables and len(tables) == 4
     # publishing the same figures again is not a new version
-    assert "publication    no new version; unchanged 2023-H2 v1, 2024-H1 v1" in second.stdout
+    assert "versions       no new version; unchanged 2023-H2 v1, 2024-H1 v1" in second.stdout
     with duckdb.connect(str(tmp_path / "one" / "wh" / "report.duckdb"), read_only=True) as con:
         assert con.execute("select period, version from reporting.report_versions order by all").fetchall() == [
             ("2023-H2", 1), ("2024-H1", 1)]
@@ -58,8 +58,9 @@ def test_run_twice_gives_byte_identical_export_equal_tables_and_no_new_version(d
     assert lines[0].startswith(f"irr run: {drop} (log: {tmp_path / 'one' / 'wh' / 'logs'}")
     labels = [line.split()[0] for line in lines if line.startswith("  ")]
     assert labels == ["directory", "request", "directory", "directory", "dbt", "data", "periods", "report",
-                      "export", "publication", "html"], first.stdout
-    assert "publication    published 2023-H2 v1, 2024-H1 v1" in first.stdout
+                      "export", "versions", "html", "publication"], first.stdout
+    assert "versions       new 2023-H2 v1, 2024-H1 v1" in first.stdout
+    assert "publication    report.duckdb, CSVs and pages switched to run " in first.stdout
     assert any(line.startswith("  request files  ") and " lines in " in line for line in lines)
     assert f"report:  {tmp_path / 'one' / 'wh' / 'report.duckdb'}" in lines
     assert f"html:    {tmp_path / 'one' / 'ex' / 'index.html'}" in lines

@@ -1,5 +1,7 @@
-"""Crashes: `irr run` killed (SIGKILL) at several points leaves the last good report and export,
-and the next run ends with output identical to a clean run."""
+"""Crashes and faults: `irr run` killed (SIGKILL) or failing (disk full, permission denied) at each
+step of building and switching a publication leaves every public output of one publication
+(the last good one, or the new one once switched), and the next run ends with the output of a
+clean run. The faults are injected from outside the product (tests/faulty_irr.py)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -17,6 +20,12 @@ from drops import installed, irr_process_env, run_in_process
 from test_end_to_end import e2e_drop
 
 def _outputs(out: Path) -> dict:
+    """What readers of the stable paths see; every file must belong to one publication."""
+    files = [out / "warehouse" / "report.duckdb", *(p for p in (out / "exports").rglob("*") if p.is_file())]
+    folders = {p.resolve().relative_to((out / "warehouse" / "publications").resolve()).parts[0] for p in files}
+    assert len(folders) == 1, f"outputs of several publications: {sorted(folders)}"
+    assert not [p for p in (out / "exports").rglob(".*")], "a temporary file in the public folder"
+    assert {p.name for p in (out / "exports").rglob("*.html")} == {"report.html", "index.html"}
     with duckdb.connect(str(out / "warehouse" / "report.duckdb"), read_only=True) as con:
         tables = {t: con.execute(f"select * from reporting.{t} order by all").fetchall()
                   for t in ("information_requests", "information_requests_global")}
@@ -44,12 +53,13 @@ def states(tmp_path_factory):
     return root, a, b
 
 
-def _start(raw: Path, out: Path, crash_at: str | None) -> subprocess.Popen:
+def _start(raw: Path, out: Path, fault: tuple[str, str] | None = None) -> subprocess.Popen:
     env = irr_process_env(raw, out / "warehouse", out / "exports")
-    if crash_at:
-        env["IRR_CRASH_AT"] = crash_at
-    return subprocess.Popen([installed("irr"), "run"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    command = [installed("irr"), "run"]
+    if fault:
+        command = [sys.executable, str(Path(__file__).with_name("faulty_irr.py")), *fault, "run"]
+    return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
 
 
 def _descendants(pid: int) -> list[int]:
@@ -86,39 +96,48 @@ def _kill_during_dbt(proc: subprocess.Popen) -> bool:
     return seen
 
 
-@pytest.mark.parametrize(
-    "point", ["after_raw_load", "during_dbt", "export_before_rename", "publish_before_rename", "publish_after_rename"]
-)
-def test_kill_then_rerun(states, tmp_path, point):
+# (where, fault), in the order a run reaches them; each leaves the warehouse the next one starts from
+FAULTS = [
+    ("after:dagster_project.assets.report:write_export", "kill"),          # one period's CSV staged
+    ("after:dagster_project.assets.report:publish_report", "enospc"),      # report.duckdb staged
+    ("after:dagster_project.html_report:_write", "kill"),                  # one HTML page staged
+    ("before:dagster_project.publication:Publisher._point_current", "eacces"),  # the switch refused
+    ("after:dagster_project.publication:Publisher.switch", "kill"),        # switched, versions not yet marked
+]
+
+
+def test_killed_or_failing_at_each_step_then_rerun(states, tmp_path):
     root, a, b = states
-    shutil.copytree(root / "a", tmp_path / "run")
+    shutil.copytree(root / "a", tmp_path / "run", symlinks=True)
     out = tmp_path / "run"
     _change(out / "raw")
-    proc = _start(out / "raw", out, None if point == "during_dbt" else point)
-    if point == "during_dbt":
-        assert _kill_during_dbt(proc), "no dbt build was seen running"
-    else:
-        proc.wait(timeout=600)
-    os.killpg(proc.pid, signal.SIGKILL) if proc.poll() is None else None
-    assert proc.returncode == -signal.SIGKILL
 
-    after_crash = _outputs(out)
-    if point == "publish_after_rename":
-        # the new report was complete and swapped in before the kill
-        assert after_crash == b
-    elif point == "publish_before_rename":
-        # the export of the new drop was finished; report.duckdb is still the last good one
-        assert after_crash["tables"] == a["tables"] and after_crash["exports"] == b["exports"]
-    else:
-        assert after_crash == a
+    proc = _start(out / "raw", out)
+    assert _kill_during_dbt(proc), "no dbt build was seen running"
+    assert _outputs(out) == a
 
-    rerun = _start(out / "raw", out, None)
+    for where, fault in FAULTS:
+        proc = _start(out / "raw", out, (where, fault))
+        _, err = proc.communicate(timeout=600)
+        if fault == "kill":
+            assert proc.returncode == -signal.SIGKILL, (where, err[-2000:])
+        else:
+            assert proc.returncode == 1, (where, err[-2000:])
+            [line] = err.splitlines()
+            assert line.startswith("irr: run failed: ") and ("Errno 28" in line or "Errno 13" in line), line
+        # all old until the switch, all new from it
+        expected = b if where.endswith("Publisher.switch") else a
+        assert _outputs(out) == expected, where
+
+    rerun = _start(out / "raw", out)
     _, err = rerun.communicate(timeout=600)
     assert rerun.returncode == 0, err[-2000:]
     assert _outputs(out) == b
-    assert not list(out.rglob("*.tmp"))
+    assert not [p for p in out.rglob("*") if p.name.endswith(".tmp") or p.name.endswith(".seeding")]
     with duckdb.connect(str(out / "warehouse" / "report.duckdb"), read_only=True) as con:
         versions = con.execute("select period, version from reporting.report_versions order by all").fetchall()
-    # versions stay consecutive: a version that was never confirmed is not kept
+    # versions stay consecutive: the switched run's versions are confirmed, the others' dropped
     # (the change touches 2023-H2 only: 2024-H1 keeps its version)
     assert versions == [("2023-H2", 1), ("2023-H2", 2), ("2024-H1", 1)]
+    # the staging folders of the runs that died are gone; the current and two earlier are kept
+    assert len(list((out / "warehouse" / "publications").iterdir())) <= 3

@@ -3,15 +3,17 @@ reason, the run succeeds, and nothing else changes (the baseline figures stay ex
 
 from __future__ import annotations
 
+import gzip
 import json
 import subprocess
+import zlib
 from pathlib import Path
 
 import duckdb
 import pytest
 
 from contract_cases import ACCOUNTS, SHORT_LINKS, VIDEOS
-from drops import REMOVE, event, installed, irr_process_env, run_in_process, write_drop
+from drops import REMOVE, event, installed, irr_process_env, run_measured, write_drop
 from test_end_to_end import COLUMNS, EXPECTED_BY_COUNTRY, _approx, e2e_drop
 
 H = "2022-03-01T00:00:00Z"  # the hostile requests that are accepted live in 2022-H1, apart from the baseline
@@ -139,6 +141,18 @@ def hostile_drop(root: Path) -> Path:
     (requests / ".hidden.jsonl").write_bytes(line(hostile_event("H-HIDDEN", country="FR")) + b"\n")
     (requests / "sub").mkdir()
     (requests / "sub" / "x.jsonl").write_bytes(line(hostile_event("H-SUBFOLDER", country="FR")) + b"\n")
+    # memory: a 48 KB gzip of 50 million newlines, a 2 MB gzip of one 2 GiB line, a plain 200 MB line
+    (requests / "m01_bomb.jsonl.gz").write_bytes(gzip.compress(b"\n" * 50_000_000, compresslevel=9))
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)
+    with (requests / "m02_2gib_line.jsonl.gz").open("wb") as handle:
+        chunk = b"a" * (1 << 20)
+        for _ in range(2048):
+            handle.write(packer.compress(chunk))
+        handle.write(packer.compress(b"\n") + packer.flush())
+    with (requests / "m03_200mb_line.jsonl").open("wb") as handle:
+        for _ in range(200):
+            handle.write(b"b" * (1 << 20))
+        handle.write(b"\n" + line(hostile_event("H-AFTER-LONG", country="GR")) + b"\n")
     # a directory row with a reversed interval: never valid, so jane.doe still refers to JANE only
     with (raw / "directory" / "account_identifiers.csv").open("a") as handle:
         handle.write("6800000000000000099,username,jane.doe,2024-01-01T00:00:00Z,2020-01-01T00:00:00Z\n")
@@ -148,9 +162,10 @@ def hostile_drop(root: Path) -> Path:
 @pytest.fixture(scope="module")
 def hostile(tmp_path_factory):
     root = tmp_path_factory.mktemp("hostile")
-    run_in_process(hostile_drop(root / "raw"), root)  # raises if the run fails
+    done, peak = run_measured(hostile_drop(root / "raw"), root)
+    assert done.returncode == 0, done.stderr[-2000:]
     con = duckdb.connect(str(root / "warehouse" / "warehouse.duckdb"), read_only=True)
-    yield con, root
+    yield con, root, peak
     con.close()
 
 
@@ -161,7 +176,7 @@ def test_corpus_has_at_least_30_kinds():
 
 @pytest.mark.parametrize("name", sorted(QUARANTINED))
 def test_bad_line_is_quarantined_with_its_reason(hostile, name):
-    con, _ = hostile
+    con, *_ = hostile
     got = [r[0] for r in con.execute(
         "select quarantine_reason from dq.dq_quarantined_lines where file_name = ? order by line_number", [name]
     ).fetchall()]
@@ -169,7 +184,7 @@ def test_bad_line_is_quarantined_with_its_reason(hostile, name):
 
 
 def test_unreadable_gzip_is_one_quarantined_row(hostile):
-    con, _ = hostile
+    con, *_ = hostile
     got = con.execute(
         "select line_number, quarantine_reason from dq.dq_quarantined_lines where file_name = 'h29_broken.jsonl.gz'"
     ).fetchall()
@@ -179,7 +194,7 @@ def test_unreadable_gzip_is_one_quarantined_row(hostile):
 
 @pytest.mark.parametrize("name", sorted(NOT_READ))
 def test_entry_not_read_is_listed_with_its_reason(hostile, name):
-    con, _ = hostile
+    con, *_ = hostile
     got = con.execute(
         "select line_number, quarantine_reason from dq.dq_quarantined_lines where file_name = ?", [name]
     ).fetchall()
@@ -187,7 +202,7 @@ def test_entry_not_read_is_listed_with_its_reason(hostile, name):
 
 
 def test_nothing_outside_or_hidden_is_read(hostile):
-    con, _ = hostile
+    con, *_ = hostile
     read = {r[0] for r in con.execute(
         "select request_id from staging.stg_requests__events where request_id like 'H-%'").fetchall()}
     assert not read & {"H-OUTSIDE", "H-HIDDEN", "H-SUBFOLDER"}
@@ -195,12 +210,12 @@ def test_nothing_outside_or_hidden_is_read(hostile):
 
 
 def test_long_line_is_not_stored(hostile):
-    con, _ = hostile
+    con, *_ = hostile
     assert con.execute("select max(length(line_text)) from raw.request_lines").fetchone()[0] < 1_000_000
 
 
 def test_later_broken_event_is_quarantined(hostile):
-    con, _ = hostile
+    con, *_ = hostile
     got = con.execute(
         "select line_number, quarantine_reason from dq.dq_quarantined_lines where file_name = 'a11_later_broken.jsonl'"
     ).fetchall()
@@ -209,7 +224,7 @@ def test_later_broken_event_is_quarantined(hostile):
 
 @pytest.mark.parametrize("request_id", sorted(ACCEPTED))
 def test_hostile_but_valid_request_is_counted_exactly(hostile, request_id):
-    con, _ = hostile
+    con, *_ = hostile
     country, accounts = ACCEPTED[request_id]
     got = con.execute(
         "select period, country_code, request_type, outcome, accounts_specified "
@@ -220,7 +235,7 @@ def test_hostile_but_valid_request_is_counted_exactly(hostile, request_id):
 
 @pytest.mark.parametrize("request_id", sorted(INVALID))
 def test_hostile_identifiers_are_invalid_with_reason(hostile, request_id):
-    con, _ = hostile
+    con, *_ = hostile
     got = [r[0] for r in con.execute(
         "select invalid_reason from dq.dq_invalid_identifiers where request_id = ? order by item_index", [request_id]
     ).fetchall()]
@@ -228,7 +243,7 @@ def test_hostile_identifiers_are_invalid_with_reason(hostile, request_id):
 
 
 def test_baseline_figures_unchanged(hostile):
-    _, root = hostile
+    _, root, _ = hostile
     with duckdb.connect(str(root / "warehouse" / "report.duckdb"), read_only=True) as con:
         rows = con.execute(
             f"select {', '.join(COLUMNS)} from reporting.information_requests where period <> '2022-H1' order by all"
@@ -237,11 +252,12 @@ def test_baseline_figures_unchanged(hostile):
             "select country_code, total_requests from reporting.information_requests where period = '2022-H1' order by 1"
         ).fetchall()
     assert rows == _approx(EXPECTED_BY_COUNTRY)
-    assert hostile_rows == sorted((c, 1) for c, _ in ACCEPTED.values())
+    # the accepted hostile requests, and the one after the 200 MB line
+    assert hostile_rows == sorted([*((c, 1) for c, _ in ACCEPTED.values()), ("GR", 1)])
 
 
 def test_reversed_interval_is_ignored_and_counted(hostile):
-    con, _ = hostile
+    con, *_ = hostile
     got = con.execute(
         "select value from dq.dq_run_summary where section = 'directory'"
     ).fetchall()
@@ -249,18 +265,39 @@ def test_reversed_interval_is_ignored_and_counted(hostile):
 
 
 def test_rows_in_equal_rows_reported_plus_quarantined(hostile):
-    con, _ = hostile
+    con, *_ = hostile
     read = con.execute("select value from dq.dq_run_summary where section = 'lines' and item = 'read'").fetchone()[0]
     accepted = con.execute("select value from dq.dq_run_summary where section = 'lines' and item = 'accepted'").fetchone()[0]
     quarantined = con.execute("select count(*) from dq.dq_quarantined_lines").fetchone()[0]
     assert read == accepted + quarantined
     # gzip, later-broken, e2e's broken line, and the entries not read
-    expected_quarantined = sum(len(r) for _, r in QUARANTINED.values()) + 1 + 1 + 1 + len(NOT_READ)
+    expected_quarantined = sum(len(r) for _, r in QUARANTINED.values()) + 1 + 1 + 1 + len(NOT_READ) + len(MEMORY)
     assert quarantined == expected_quarantined
 
 
+MEMORY = {
+    "m01_bomb.jsonl.gz": (0, "unreadable file: gzip stream expands more than 200 times"),
+    "m02_2gib_line.jsonl.gz": (0, "unreadable file: gzip stream expands more than 200 times"),
+    "m03_200mb_line.jsonl": (1, "line longer than 1 MB, not parsed"),
+}
+
+
+def test_bombs_and_huge_lines_are_quarantined_in_bounded_memory(hostile):
+    con, root, peak = hostile
+    for name, row in MEMORY.items():
+        assert con.execute("select line_number, quarantine_reason from dq.dq_quarantined_lines "
+                           "where file_name = ?", [name]).fetchall() == [row], name
+    # the line after the 200 MB one is read and counted; the run published its report
+    assert con.execute("select count(*) from staging.stg_requests__current "
+                       "where request_id = 'H-AFTER-LONG'").fetchone()[0] == 1
+    with duckdb.connect(str(root / "warehouse" / "report.duckdb"), read_only=True) as report:
+        assert report.execute("select count(*) from reporting.information_requests where country_code = 'GR'"
+                              ).fetchone()[0] == 1
+    assert peak < 1 << 30, f"peak RSS {peak / 2**20:.0f} MiB"
+
+
 def test_export_has_no_formula_cells(hostile):
-    _, root = hostile
+    _, root, _ = hostile
     for path in (root / "exports").rglob("*.csv"):
         for cell in (c for row in path.read_text().splitlines() for c in row.split(",")):
             assert not cell.startswith(("=", "+", "@")) or cell.replace(".", "", 1).lstrip("+-").isdigit(), (path, cell)

@@ -214,8 +214,11 @@ def test_readers_and_an_analyst_writing_do_not_disturb_a_run(tmp_path):
     # an analyst who writes to the published file cannot break the next run nor its readers
     assert stat.S_IMODE(report.stat().st_mode) == 0o444  # read-only on disk (root can still write)
     subprocess.run([sys.executable, "-c", WRITER, str(report)], check=True, timeout=120)
-    assert report.with_name("report.duckdb.wal").exists()
+    written = report.resolve()  # the published file the link pointed at; its WAL lies beside it
+    assert written.with_name("report.duckdb.wal").exists()
     run_in_process(raw, tmp_path)  # does not fail on the analyst's WAL
+    assert report.resolve() != written
+    assert not report.resolve().with_name("report.duckdb.wal").exists()
     assert not report.with_name("report.duckdb.wal").exists()
     reader = subprocess.run([sys.executable, "-c", COUNT, str(report)], capture_output=True, text=True, timeout=120)
     assert reader.returncode == 0, reader.stderr[-2000:]

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from dagster_project.raw_drop import MAX_LINE_BYTES, UnreadableFile, iter_lines
+from dagster_project import raw_drop
+from dagster_project.raw_drop import MAX_LINE_BYTES, UnreadableFile, iter_batches, iter_lines
 
 
 def test_lines_are_numbered_and_cleaned(tmp_path):
@@ -51,3 +52,63 @@ def test_a_broken_gzip_is_unreadable(tmp_path):
     path.write_bytes(b"this is not gzip")
     with pytest.raises(UnreadableFile, match="not a readable gzip file"):
         list(iter_lines(Path(path)))
+
+
+def test_a_bomb_that_states_its_size_is_refused_unread(tmp_path):
+    path = tmp_path / "bomb.jsonl.gz"
+    path.write_bytes(gzip.compress(b"\n" * 50_000_000, compresslevel=9))  # the 48 KB bomb
+    batches = iter_batches(path)
+    with pytest.raises(UnreadableFile, match="gzip stream expands more than 200 times"):
+        next(batches)  # before a single line
+
+
+def test_a_bomb_hidden_before_a_small_last_member_is_stopped_while_read(tmp_path):
+    # the trailer of the last member says 3 bytes: only reading finds the bomb in the first one
+    path = tmp_path / "bomb.jsonl.gz"
+    path.write_bytes(gzip.compress(b"\n" * 5_000_000, compresslevel=9) + gzip.compress(b"{}\n"))
+    lines = 0
+    with pytest.raises(UnreadableFile, match="gzip stream expands more than 200 times"):
+        for texts, *_ in iter_batches(path):
+            lines += len(texts)
+    assert lines <= path.stat().st_size * 200
+
+
+def _reference(data: bytes, limit: int) -> list[tuple]:
+    """What the contract says of a file's lines, computed the slow, obvious way."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    lines = data.split(b"\n")
+    if lines[-1] == b"":
+        lines.pop()
+    out = []
+    for body in lines:
+        if len(body.removesuffix(b"\r")) > limit:
+            out.append(("", True, False, "line longer than 1 MB, not parsed"))
+            continue
+        body = body.removesuffix(b"\r")
+        try:
+            text, ok = body.decode("utf-8"), True
+        except UnicodeDecodeError:
+            text, ok = body.decode("utf-8", errors="replace"), False
+        out.append((text.replace("\x00", "\ufffd"), ok, "\x00" in text, None))
+    return out
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_lines_split_across_blocks_read_as_the_reference_says(tmp_path, monkeypatch, gz):
+    # tiny blocks and a tiny line limit, so that lines, CRs, BOMs and UTF-8 sequences straddle
+    # block boundaries and the limit in every way
+    monkeypatch.setattr(raw_drop, "BLOCK_BYTES", 7)
+    monkeypatch.setattr(raw_drop, "MAX_LINE_BYTES", 12)
+    pieces = [b"", b"{}", b"\r", b"\x00", b"\xff", "é€𝄞".encode(), b"abcdefghij", b"x" * 12, b"y" * 13,
+              b"z" * 30, b"\xef\xbb\xbf"]
+    rng = random.Random(11)
+    for trial in range(300):
+        data = b"\xef\xbb\xbf" if rng.random() < 0.2 else b""
+        for _ in range(rng.randint(0, 8)):
+            data += b"".join(rng.choice(pieces) for _ in range(rng.randint(0, 3)))
+            if rng.random() < 0.8:
+                data += rng.choice([b"\n", b"\r\n"])
+        path = tmp_path / f"t{trial}.jsonl{'.gz' if gz else ''}"
+        path.write_bytes(gzip.compress(data) if gz else data)
+        assert list(iter_lines(path)) == _reference(data, 12), data

@@ -4,7 +4,6 @@
 import duckdb
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
-from dagster_project.crash import crashpoint
 from dagster_project.raw_drop import load_directory_table, load_request_lines
 from dagster_project.resources import IrrPaths
 
@@ -19,7 +18,6 @@ def raw_request_lines(context: AssetExecutionContext, paths: IrrPaths) -> Materi
     """Every line of `requests/*.jsonl[.gz]`, with file name and line number, as text."""
     with _connect(paths) as con:
         per_file = load_request_lines(con, paths.raw_path)
-    crashpoint("after_raw_load")
     table = "\n".join(f"| {name} | {count} |" for name, count in per_file.items())
     return MaterializeResult(
         metadata={

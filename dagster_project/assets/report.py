@@ -1,4 +1,6 @@
-"""Assets that leave the warehouse: the public CSV export and the analysts' report.duckdb."""
+"""Assets that leave the warehouse: the public CSV export, the analysts' report.duckdb, the HTML
+pages, each written into the run's own publication folder, and the publication that makes them
+public together (`publication.py`)."""
 
 import os
 
@@ -16,6 +18,7 @@ from dagster import (
 from dagster_project.export import write_export
 from dagster_project.html_report import write_reports
 from dagster_project.partitions import half_year_partitions, periods_of_window
+from dagster_project.publication import REPORT_DB, Publisher
 from dagster_project.publish import (
     DEFAULT_DRIFT_THRESHOLD,
     drift,
@@ -35,6 +38,12 @@ REPORT_TABLES = [
 ]
 PUBLISH_KEY = AssetKey(["reporting", "report_duckdb"])
 EXPORT_KEY = AssetKey(["exports", "information_requests_csv"])
+HTML_KEY = AssetKey(["exports", "report_html"])
+PUBLICATION_KEY = AssetKey(["publication"])
+
+
+def publisher(paths: IrrPaths) -> Publisher:
+    return Publisher(paths.warehouse_path, paths.export_path)
 
 
 def run_periods(context: AssetExecutionContext, con: duckdb.DuckDBPyConnection) -> list[str]:
@@ -71,15 +80,16 @@ def _drift_gate(con: duckdb.DuckDBPyConnection, periods: list[str]) -> None:
 @asset(key=EXPORT_KEY, group_name="exports", deps=REPORT_TABLES, compute_kind="csv",
        partitions_def=half_year_partitions, backfill_policy=BackfillPolicy.single_run())
 def public_export(context: AssetExecutionContext, paths: IrrPaths) -> MaterializeResult:
-    """`exports/<period>/information_requests.csv` for each half-year of the run."""
+    """`exports/<period>/information_requests.csv` for each half-year of the run (staged)."""
     with duckdb.connect(str(paths.warehouse_db), read_only=True) as con:
         periods = run_periods(context, con)
         _drift_gate(con, periods)
-        written = [write_export(con, paths.export_path, period) for period in periods]
+        exports = publisher(paths).stage(context.run.run_id) / "exports"
+        written = [write_export(con, exports, period) for period in periods]
     return MaterializeResult(
         metadata={
             "periods": ", ".join(periods),
-            "files": MetadataValue.md("\n".join(f"- `{p.relative_to(paths.export_path)}`" for p in written)),
+            "files": MetadataValue.md("\n".join(f"- `{p.relative_to(exports)}`" for p in written)),
         }
     )
 
@@ -87,14 +97,14 @@ def public_export(context: AssetExecutionContext, paths: IrrPaths) -> Materializ
 @asset(key=PUBLISH_KEY, group_name="exports", deps=[*REPORT_TABLES, EXPORT_KEY],
        compute_kind="duckdb", partitions_def=half_year_partitions, backfill_policy=BackfillPolicy.single_run())
 def published_report(context: AssetExecutionContext, paths: IrrPaths) -> MaterializeResult:
-    """Version the run's half-years (restatements included) and swap in `report.duckdb`."""
+    """Version the run's half-years (restatements included) and write `report.duckdb` (staged)."""
     fingerprint = input_fingerprint(paths.raw_path)
     run_id = context.run.run_id
+    staged = publisher(paths).stage(run_id)
     with duckdb.connect(str(paths.warehouse_db)) as con:
         periods = run_periods(context, con)
-        publications = record_publication(con, periods, run_id, fingerprint)
-        counts = publish_report(con, paths.report_db, run_id)
-        mark_published(con, run_id)
+        publications = record_publication(con, periods, run_id, fingerprint, publisher(paths).current_id())
+        counts = publish_report(con, staged / REPORT_DB, run_id)
         restated = con.execute(
             "select r.period, r.version, r.country_code, r.metric, r.old_value, r.new_value "
             "from reporting.restatements as r "
@@ -102,7 +112,7 @@ def published_report(context: AssetExecutionContext, paths: IrrPaths) -> Materia
             "where v.run_id = ? order by all limit 50",
             [run_id],
         ).fetchall()
-    with duckdb.connect(str(paths.report_db), read_only=True) as con:
+    with duckdb.connect(str(staged / REPORT_DB), read_only=True) as con:
         totals = con.execute(
             "select period, total_requests, legal_requests, emergency_requests, preservation_requests "
             "from reporting.information_requests_global order by period"
@@ -143,17 +153,40 @@ def published_report(context: AssetExecutionContext, paths: IrrPaths) -> Materia
     )
 
 
-@asset(key=AssetKey(["exports", "report_html"]), group_name="exports", deps=[PUBLISH_KEY], compute_kind="html",
+@asset(key=HTML_KEY, group_name="exports", deps=[PUBLISH_KEY], compute_kind="html",
        partitions_def=half_year_partitions, backfill_policy=BackfillPolicy.single_run())
 def html_report(context: AssetExecutionContext, paths: IrrPaths) -> MaterializeResult:
-    """`exports/<period>/report.html` (offline, charts inlined) for the run's half-years, and `exports/index.html`."""
-    with duckdb.connect(str(paths.warehouse_db), read_only=True) as con:
+    """`exports/<period>/report.html` (offline, charts inlined) for the run's half-years, and
+    `exports/index.html`, from the staged `report.duckdb`."""
+    staged = publisher(paths).stage(context.run.run_id)
+    with duckdb.connect(str(staged / REPORT_DB), read_only=True) as con:
         periods = run_periods(context, con)
-        pages = write_reports(con, paths.export_path, periods)
+        pages = write_reports(con, staged / "exports", periods)
     return MaterializeResult(
         metadata={
             "pages": MetadataValue.md("\n".join(
-                f"- `{p.path.relative_to(paths.export_path)}` ({p.path.stat().st_size:,} bytes)" for p in pages)),
+                f"- `{p.path.relative_to(staged / 'exports')}` ({p.path.stat().st_size:,} bytes)" for p in pages)),
+        }
+    )
+
+
+@asset(key=PUBLICATION_KEY, group_name="exports", deps=[EXPORT_KEY, PUBLISH_KEY, HTML_KEY], compute_kind="python",
+       partitions_def=half_year_partitions, backfill_policy=BackfillPolicy.single_run())
+def publication(context: AssetExecutionContext, paths: IrrPaths) -> MaterializeResult:
+    """Make the run's complete publication current in one switch: `report.duckdb`, every CSV and
+    HTML page change together, through `warehouse/current`."""
+    run_id = context.run.run_id
+    pub = publisher(paths)
+    pub.switch(run_id)
+    with duckdb.connect(str(paths.warehouse_db)) as con:
+        mark_published(con, run_id)
+    removed = pub.prune()
+    return MaterializeResult(
+        metadata={
+            "publication": run_id,
+            "report": str(paths.report_db),
+            "exports": str(paths.export_path),
             "index": str(paths.export_path / "index.html"),
+            "folders_removed": len(removed),
         }
     )
