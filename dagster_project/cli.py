@@ -274,20 +274,28 @@ def _output(log_path: Path, verbose: bool) -> Iterator[TextIO]:
 
 # --- the run -----------------------------------------------------------------------------------
 
-def run(period: str | None, verbose: bool = False, out: TextIO | None = None) -> dict:
+def run(period: str | None, verbose: bool = False, out: TextIO | None = None, full_refresh: bool = False) -> dict:
     """Load the drop, then build, export and publish one period or every period in it.
 
-    Both halves are Dagster runs on the persistent instance. Raises RunFailed with a one-line
-    reason.
+    Both halves are Dagster runs on the persistent instance. `full_refresh` rebuilds the report
+    marts from nothing (every period: a schema change). Raises RunFailed with a one-line reason.
     """
     started = time.monotonic()
     echo = out or sys.stdout
+    if period is not None and full_refresh:
+        raise RunFailed("--full-refresh rebuilds every period: leave out --period")
     if period is not None:
         check_period(period)
     _absolute_env()
     from dagster_project.resources import IrrPaths, WarehouseBusy, hold_warehouse
 
     paths = IrrPaths()
+    from dagster_project.publication import PublicationError, Publisher
+
+    try:
+        Publisher(paths.warehouse_path, paths.export_path).check()
+    except PublicationError as exc:
+        raise RunFailed(str(exc)) from None
     for folder in ("requests", "directory"):
         if not (paths.raw_path / folder).is_dir():
             raise RunFailed(f"no {folder}/ folder in the raw drop {paths.raw_path} (set IRR_RAW_DIR)")
@@ -304,7 +312,7 @@ def run(period: str | None, verbose: bool = False, out: TextIO | None = None) ->
             if not verbose:
                 echo.write(f"irr run: {paths.raw_path} (log: {log_path})\n")
             with _output(log_path, verbose) as own:
-                return _run_jobs(paths, period, own if out is None else echo, started) | {"log": log_path}
+                return _run_jobs(paths, period, own if out is None else echo, started, full_refresh) | {"log": log_path}
     except WarehouseBusy as exc:
         raise RunFailed(str(exc)) from None
     except Exception as exc:
@@ -327,13 +335,14 @@ def _first(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
-def _run_jobs(paths, period: str | None, echo: TextIO, started: float) -> dict:
+def _run_jobs(paths, period: str | None, echo: TextIO, started: float, full_refresh: bool = False) -> dict:
     import duckdb
 
     from dagster_project.instance import dagster_home, irr_instance
 
     prepare_manifest()
     from dagster_project.jobs import irr_load_job, irr_periods_job
+    from dagster_project.assets.dbt import FULL_REFRESH_TAG
     from dagster_project.partitions import period_range_tags
 
     with irr_instance(paths) as instance:
@@ -349,7 +358,8 @@ def _run_jobs(paths, period: str | None, echo: TextIO, started: float) -> dict:
             raise RunFailed(f"period {period} has no requests in the drop (periods found: {', '.join(found)})")
         wanted = [period] if period else found
         progress.print("periods", ", ".join(wanted))
-        result = progress.execute(_resolved(irr_periods_job), tags=period_range_tags(wanted[0], wanted[-1]))
+        tags = period_range_tags(wanted[0], wanted[-1]) | ({FULL_REFRESH_TAG: "true"} if full_refresh else {})
+        result = progress.execute(_resolved(irr_periods_job), tags=tags)
     return {"paths": paths, "run_ids": [loaded.run_id, result.run_id], "periods": wanted,
             "metadata": progress.metadata, "dagster_home": dagster_home(paths),
             "seconds": time.monotonic() - started}
@@ -400,6 +410,8 @@ def main(argv: list[str] | None = None) -> int:
     run_p.add_argument("--verbose", action="store_true", help="show dbt's and Dagster's output instead of a log file")
     run_p.add_argument("--accept-drift", action="store_true",
                        help="publish even if the figures drifted from the last published version (the drift gate)")
+    run_p.add_argument("--full-refresh", action="store_true",
+                       help="rebuild the report tables from nothing, every period (after a column was added or changed)")
     gen_p = sub.add_parser("generate", help="write a deterministic synthetic raw drop")
     gen_p.add_argument("out", type=Path)
     gen_p.add_argument("--requests", type=int, default=1000)
@@ -418,7 +430,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "run":
             if args.accept_drift:
                 os.environ["IRR_ACCEPT_DRIFT"] = "1"
-            _print_summary(run(args.period, verbose=args.verbose))
+            _print_summary(run(args.period, verbose=args.verbose, full_refresh=args.full_refresh))
         elif args.command == "generate":
             from dagster_project.generate import write_drop
 

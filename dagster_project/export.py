@@ -10,6 +10,7 @@ from pathlib import Path
 import duckdb
 
 from dagster_project.publication import write_file
+from dagster_project.report_shape import export_metrics
 
 HEADER = (
     "replication_info", "entity", "aspect", "metric_name", "period", "period_value",
@@ -19,23 +20,6 @@ HEADER = (
 ENTITY = "LIGR"
 ASPECT = "LRFUI"
 
-# (metric name, column of reporting.information_requests), in the order of the public reports
-COUNTRY_METRICS = (
-    ("Total requests", "total_requests"),
-    ("Legal requests", "legal_requests"),
-    ("Legal request accounts specified", "legal_accounts_specified"),
-    ("Percentage of legal requests where some data was disclosed", "legal_disclosure_rate"),
-    ("Preservation requests", "preservation_requests"),
-    ("Preservation request accounts specified", "preservation_accounts_specified"),
-    ("Emergency requests", "emergency_requests"),
-    ("Emergency request accounts specified", "emergency_accounts_specified"),
-    ("Percentage of emergency requests where some data was disclosed", "emergency_disclosure_rate"),
-)
-GLOBAL_METRICS = (
-    ("Total legal requests", "legal_requests"),
-    ("Total emergency requests", "emergency_requests"),
-    ("Total preservation requests", "preservation_requests"),
-)
 _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 
 
@@ -62,15 +46,17 @@ def format_result(value: float | int | None) -> str:
 
 
 def export_rows(con: duckdb.DuckDBPyConnection, period: str) -> list[tuple[str, ...]]:
-    """The export's rows for one period, in their published order (countries by name)."""
-    columns = sorted({c for _, c in COUNTRY_METRICS})
+    """The export's rows for one period, in their published order (countries by name); the
+    metrics and their order are declared with the measures in dbt (report_shape)."""
+    country_metrics, global_metrics = export_metrics()
+    columns = sorted({c for _, c in country_metrics})
     countries = con.execute(
         f"select country_name, {', '.join(columns)} from reporting.information_requests "
         "where period = ? order by country_name, country_code",
         [period],
     ).fetchall()
     global_row = con.execute(
-        f"select {', '.join(c for _, c in GLOBAL_METRICS)} from reporting.information_requests_global "
+        f"select {', '.join(c for _, c in global_metrics)} from reporting.information_requests_global "
         "where period = ?",
         [period],
     ).fetchone()
@@ -80,12 +66,12 @@ def export_rows(con: duckdb.DuckDBPyConnection, period: str) -> list[tuple[str, 
     rows: list[tuple[str, ...]] = []
     for record in countries:
         values = dict(zip(["country_name", *columns], record))
-        for metric, column in COUNTRY_METRICS:
+        for metric, column in country_metrics:
             rows.append(
                 ("", ENTITY, ASPECT, metric, "half-year", pv, "all", "all", "all", "all",
                  "country_name", values["country_name"], format_result(values[column]), "", "")
             )
-    for (metric, column), value in zip(GLOBAL_METRICS, global_row):
+    for (metric, column), value in zip(global_metrics, global_row):
         rows.append(
             ("", ENTITY, ASPECT, metric, "half-year", pv, "all", "all", "all", "all",
              "all", "All", format_result(value), "", "")

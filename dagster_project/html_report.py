@@ -19,6 +19,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from dagster_project.export import period_value  # noqa: E402
 from dagster_project.publication import write_file  # noqa: E402
+from dagster_project.report_shape import html_columns  # noqa: E402
 
 plt.rcParams.update({
     "svg.fonttype": "none",      # text stays text: smaller, selectable, readable by screen readers
@@ -31,19 +32,10 @@ COLORS = {"legal": "#1f5f8b", "emergency": "#d1495b", "preservation": "#8d99ae"}
 MIN_REQUESTS_FOR_RATE = 10
 TOP_COUNTRIES = 15
 
-COUNTRY_COLUMNS = (
-    ("country_name", "Country", "text"),
-    ("total_requests", "Total requests", "count"),
-    ("legal_requests", "Legal requests", "count"),
-    ("legal_disclosure_rate", "Legal: some data disclosed", "rate"),
-    ("legal_accounts_specified", "Legal: accounts specified", "count"),
-    ("emergency_requests", "Emergency requests", "count"),
-    ("emergency_disclosure_rate", "Emergency: some data disclosed", "rate"),
-    ("emergency_accounts_specified", "Emergency: accounts specified", "count"),
-    ("preservation_requests", "Preservation requests", "count"),
-    ("preservation_accounts_specified", "Preservation: accounts specified", "count"),
-    ("distinct_accounts", "Distinct accounts", "count"),
-)
+def country_columns() -> list[tuple[str, str, str]]:
+    """The country table: the name, the measures declared for the HTML in dbt, distinct accounts."""
+    return [("country_name", "Country", "text"), *html_columns(),
+            ("distinct_accounts", "Distinct accounts", "count")]
 
 DEFINITIONS = [
     ("Legal requests", "Requests for user data made under a legal process such as a subpoena, court "
@@ -327,7 +319,7 @@ which it was received.</p></section>
 <section aria-labelledby="by-country"><h2 id="by-country">By country</h2>
 <label for="country-filter">Filter countries by name</label>
 <input id="country-filter" type="search" autocomplete="off"> <span id="filter-count" aria-live="polite"></span>
-{_table(countries, COUNTRY_COLUMNS, 'countries', 'Requests by country; select a column heading to sort.')}
+{_table(countries, country_columns(), 'countries', 'Requests by country; select a column heading to sort.')}
 </section>
 <section aria-labelledby="processes"><h2 id="processes">By legal process</h2>
 <table id="legal-processes"><caption>All countries; processes the report does not recognise are grouped as "other".</caption>

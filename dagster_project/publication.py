@@ -33,7 +33,7 @@ PUBLISHED_MARK = "PUBLISHED"
 # Publications kept besides the current one, for readers still holding an older file.
 KEEP_PREVIOUS = 2
 # What an export folder written before publications existed may hold (then it becomes a link).
-_LEGACY_ENTRIES = ("index.html",)
+_PERIOD_FILES = ("information_requests.csv", "report.html")
 
 
 def write_file(path: Path, data: bytes) -> Path:
@@ -56,6 +56,10 @@ def write_file(path: Path, data: bytes) -> Path:
     return path
 
 
+class PublicationError(RuntimeError):
+    """The stable paths cannot be made as asked; the message is one line and says what to do."""
+
+
 class Publisher:
     """The publications of one warehouse and the stable paths that follow the current one."""
 
@@ -72,6 +76,30 @@ class Publisher:
             return Path(os.readlink(self.current_link)).name
         except FileNotFoundError:
             return None
+        except OSError:
+            raise PublicationError(f"{self.current_link} is not a link; irr made no such thing: move it away") from None
+
+    def export_link_target(self) -> str:
+        return os.path.relpath(self.current_link / EXPORTS, self.export_dir.parent.resolve())
+
+    def check(self) -> None:
+        """Refuse, before anything is built, an export folder that cannot become the stable link:
+        inside the warehouse, a file, a link to elsewhere, or a folder holding what irr did not write."""
+        warehouse = self.warehouse.resolve()
+        for candidate in (Path(os.path.abspath(self.export_dir)), self.export_dir.parent.resolve() / self.export_dir.name):
+            if candidate == warehouse or candidate.is_relative_to(warehouse):
+                raise PublicationError(f"export folder {self.export_dir} lies inside the warehouse {self.warehouse}; "
+                                       "set IRR_EXPORT_DIR to a folder outside it")
+        self.current_id()
+        if self.export_dir.is_symlink():
+            if os.readlink(self.export_dir) != self.export_link_target():
+                raise PublicationError(
+                    f"export folder {self.export_dir} is a link to {os.readlink(self.export_dir)}, not to this "
+                    "warehouse's current publication: remove the link or choose another IRR_EXPORT_DIR")
+        elif self.export_dir.exists() and not self.export_dir.is_dir():
+            raise PublicationError(f"export folder {self.export_dir} is a file: move it or choose another IRR_EXPORT_DIR")
+        elif self.export_dir.is_dir():
+            _check_legacy_exports(self.export_dir)
 
     def folder(self, run_id: str) -> Path:
         return self.root / run_id
@@ -81,6 +109,7 @@ class Publisher:
         folder = self.folder(run_id)
         if folder.is_dir():
             return folder
+        self.check()
         self.root.mkdir(parents=True, exist_ok=True)
         self.adopt_legacy()
         seeding = self.root / f".{run_id}.seeding"
@@ -109,6 +138,7 @@ class Publisher:
             _link_or_copy(str(self.report_link), str(folder / REPORT_DB))
         if legacy_exports:
             _check_legacy_exports(self.export_dir)
+            # what is hidden is irr's own temporary files (anything else was refused)
             shutil.copytree(self.export_dir, folder / EXPORTS, copy_function=_link_or_copy,
                             ignore=shutil.ignore_patterns(".*"))
         else:
@@ -134,6 +164,10 @@ class Publisher:
         # be left from the plain file of before publications: it belonged to that file.
         self.report_link.with_name(REPORT_DB + ".wal").unlink(missing_ok=True)
         self.link_stable_paths()
+        outgoing = self.current_id()
+        if outgoing is not None and not (self.folder(outgoing) / PUBLISHED_MARK).exists():
+            # it was current (a run died between its switch and its mark): kept as published
+            write_file(self.folder(outgoing) / PUBLISHED_MARK, datetime.now(timezone.utc).isoformat().encode())
         self._point_current(run_id)
         write_file(folder / PUBLISHED_MARK, datetime.now(timezone.utc).isoformat().encode())
 
@@ -151,7 +185,7 @@ class Publisher:
             raise RuntimeError(f"export folder {self.export_dir} lies inside a publication; set IRR_EXPORT_DIR "
                                "to the public folder's own path")
         _ensure_link(self.report_link, f"{CURRENT}/{REPORT_DB}")
-        target = os.path.relpath(self.current_link / EXPORTS, self.export_dir.parent.resolve())
+        target = self.export_link_target()
         if self.export_dir.is_dir() and not self.export_dir.is_symlink():
             # a folder from before publications, already adopted: exchanged for the link in one step
             _check_legacy_exports(self.export_dir)
@@ -214,17 +248,25 @@ def _ensure_link(path: Path, target: str) -> None:
 
 
 def _check_legacy_exports(export_dir: Path) -> None:
-    """An export folder written before publications holds only what irr wrote, or the run stops
-    naming the first other entry (the folder becomes a link)."""
+    """An export folder written before publications holds only what irr wrote there (period
+    folders of CSV and HTML, the index, its temporary files), or the run stops naming the first
+    other entry: the folder becomes a link, and nothing of anyone else's may be lost or published."""
+    import re
+
     from dagster_project.partitions import PERIOD_PATTERN
 
-    foreign = sorted(
-        p.name for p in export_dir.iterdir()
-        if not (p.name in _LEGACY_ENTRIES or p.name.startswith(".")
-                or (p.is_dir() and PERIOD_PATTERN.fullmatch(p.name)))
-    )
+    temporary = re.compile(r"^\..+\.\d+\.tmp$")
+    foreign = []
+    for entry in sorted(export_dir.iterdir()):
+        if temporary.match(entry.name) or (entry.name == "index.html" and entry.is_file()):
+            continue
+        if entry.is_dir() and not entry.is_symlink() and PERIOD_PATTERN.fullmatch(entry.name):
+            foreign += [f"{entry.name}/{f.name}" for f in sorted(entry.iterdir())
+                        if not (f.is_file() and (f.name in _PERIOD_FILES or temporary.match(f.name)))]
+        else:
+            foreign.append(entry.name)
     if foreign:
-        raise RuntimeError(
+        raise PublicationError(
             f"export folder {export_dir} holds {foreign[0]!r}, which irr did not write; it becomes a link "
             "to the current publication: move what else it holds, or choose another IRR_EXPORT_DIR"
         )

@@ -14,14 +14,6 @@ from pathlib import Path
 
 import duckdb
 
-MEASURES = (
-    "legal_requests", "emergency_requests", "preservation_requests", "total_requests",
-    "legal_requests_disclosed", "emergency_requests_disclosed",
-    "legal_disclosure_rate", "emergency_disclosure_rate",
-    "legal_accounts_specified", "emergency_accounts_specified", "preservation_accounts_specified",
-)
-COUNTRY_COLUMNS = ("period", "period_start", "period_end", "country_code", "country_name", *MEASURES)
-GLOBAL_COLUMNS = ("period", "period_start", "period_end", "countries", *MEASURES)
 VERSION_COLUMNS = (
     "period", "version", "run_id", "published_at", "input_fingerprint",
     "total_requests", "legal_requests", "emergency_requests", "preservation_requests",
@@ -33,25 +25,62 @@ DEFAULT_DRIFT_THRESHOLD = 0.3
 VERSIONED = ("report_versions", "information_requests_versions", "restatements")
 RESTATEMENT_COLUMNS = ("period", "version", "country_code", "metric", "old_value", "new_value")
 
-# The only columns that leave the warehouse: an allow-list, so no identifier can follow.
-REPORT_TABLES: dict[str, tuple[str, ...]] = {
-    "information_requests": COUNTRY_COLUMNS,
-    "information_requests_global": GLOBAL_COLUMNS,
-    "report_versions": VERSION_COLUMNS,
-    "information_requests_versions": ("version", *COUNTRY_COLUMNS),
-    "restatements": RESTATEMENT_COLUMNS,
-    "information_requests_by_legal_process": (
-        "period", "country_code", "country_name", "legal_process", "requests", "requests_disclosed",
-        "accounts_specified",
-    ),
-    "information_requests_accounts": (
-        "period", "country_code", "country_name", "accounts_specified", "distinct_accounts",
-        "distinct_unresolved_identifiers",
-    ),
-    "information_requests_timing": (
-        "period", "request_type", "requests_with_final_outcome", "median_days_to_outcome",
-    ),
+# The publication history, kept by this module (not dbt models): described here for report.duckdb.
+HISTORY_DESCRIPTIONS: dict[str, tuple[str, dict[str, str]]] = {
+    "report_versions": ("One row per published version of a period's figures.", {
+        "period": "Half-year, e.g. 2023-H2.",
+        "version": "1 for the first publication of the period, then one more each time its figures changed.",
+        "run_id": "The Dagster run that published the version.",
+        "published_at": "When the version was published (UTC).",
+        "input_fingerprint": "sha256 over the names and bytes of every file of the drop it was computed from.",
+        "total_requests": "Total requests in the period, in this version.",
+        "legal_requests": "Legal requests in the period, in this version.",
+        "emergency_requests": "Emergency requests in the period, in this version.",
+        "preservation_requests": "Preservation requests in the period, in this version.",
+        "resolved_share": "Share of the valid identifiers that resolved to an account (what the drift gate compares).",
+        "accounts_per_request": "Accounts specified per request (what the drift gate compares).",
+    }),
+    "information_requests_versions": (
+        "reporting.information_requests as published in each version (a measure added after a version is NULL in it).",
+        {"version": "The version of the period these figures were published in."}),
+    "restatements": ("Each published figure that a later version changed: old and new value.", {
+        "period": "Half-year of the figure.",
+        "version": "The version that changed it.",
+        "country_code": "Country of the figure.",
+        "metric": "The column of reporting.information_requests.",
+        "old_value": "The figure in the previous version.",
+        "new_value": "The figure in this version.",
+    }),
 }
+
+
+def measure_names() -> list[str]:
+    from dagster_project.report_shape import measures
+
+    return [m.name for m in measures()]
+
+
+def report_tables() -> dict[str, tuple[str, ...]]:
+    """The only tables and columns that leave the warehouse: those the dbt yml declares for the
+    `reporting` schema (an allow-list, so no identifier can follow), and the history tables."""
+    from dagster_project.report_shape import REPORT_MODEL, columns, reporting_models
+
+    tables = {name: columns(name) for name in reporting_models()}
+    tables["report_versions"] = VERSION_COLUMNS
+    tables["information_requests_versions"] = ("version", *columns(REPORT_MODEL))
+    tables["restatements"] = RESTATEMENT_COLUMNS
+    return tables
+
+
+def table_descriptions() -> dict[str, tuple[str, dict[str, str]]]:
+    from dagster_project.report_shape import REPORT_MODEL, descriptions, reporting_models
+
+    out = {name: descriptions(name) for name in reporting_models()}
+    out.update(HISTORY_DESCRIPTIONS)
+    table, cols = out["information_requests_versions"]
+    out["information_requests_versions"] = (table, {**descriptions(REPORT_MODEL)[1], **cols})
+    return out
+
 
 _DDL = """
 create schema if not exists reporting;
@@ -68,6 +97,7 @@ alter table reporting.report_versions add column if not exists resolved_share do
 alter table reporting.report_versions add column if not exists accounts_per_request double;
 create table if not exists reporting.information_requests_versions as
     select 0::integer as version, * from reporting.information_requests limit 0;
+-- a measure added to the report since: NULL in the versions before it
 create table if not exists reporting.restatements (
     period varchar, version integer, country_code varchar, metric varchar,
     old_value double, new_value double
@@ -109,6 +139,13 @@ def record_publication(
     are removed, so numbers stay consecutive and a version exists only if it was published.
     """
     con.execute(_DDL)
+    for column, data_type in con.execute(
+        "select column_name, data_type from duckdb_columns() where database_name = current_database() "
+        "and schema_name = 'reporting' and table_name = 'information_requests' and column_name not in "
+        "(select column_name from duckdb_columns() where database_name = current_database() "
+        "and schema_name = 'reporting' and table_name = 'information_requests_versions')"
+    ).fetchall():
+        con.execute(f'alter table reporting.information_requests_versions add column "{column}" {data_type}')
     con.execute("begin")
     if current_run_id is not None:
         mark_published(con, current_run_id)
@@ -120,7 +157,7 @@ def record_publication(
     con.execute("delete from reporting.report_versions where not is_published")
     published_at = datetime.now(timezone.utc)
     unpivot = " union all ".join(
-        f"select period, country_code, '{m}' as metric, {m}::double as value from {{src}}" for m in MEASURES
+        f"select period, country_code, '{m}' as metric, {m}::double as value from {{src}}" for m in measure_names()
     )
     out: list[Publication] = []
     for period in periods:
@@ -136,13 +173,16 @@ def record_publication(
         old = unpivot.format(src="(select * from reporting.information_requests_versions "
                                  "where period = $period and version = $previous)")
         new = unpivot.format(src="(select * from reporting.information_requests where period = $period)")
+        # a measure every row of the previous version lacks did not exist then: not a restatement
         changes = f"""
+            with o as ({old}), n as ({new}),
+            existed as (select metric from o group by metric having count(value) > 0)
             select $period as period, $version as version, coalesce(o.country_code, n.country_code),
                    coalesce(o.metric, n.metric), o.value, n.value
-            from ({old}) as o
-            full outer join ({new}) as n
-                on o.country_code = n.country_code and o.metric = n.metric
+            from o
+            full outer join n on o.country_code = n.country_code and o.metric = n.metric
             where o.value is distinct from n.value
+              and coalesce(o.metric, n.metric) in (select metric from existed)
         """
         params = {"period": period, "version": version, "previous": previous}
         restated = 0
@@ -153,8 +193,8 @@ def record_publication(
                 continue
             con.execute(f"insert into reporting.restatements {changes}", params)
         con.execute(
-            "insert into reporting.information_requests_versions "
-            "select ?, * from reporting.information_requests where period = ?",
+            "insert into reporting.information_requests_versions by name "
+            "select ? as version, * from reporting.information_requests where period = ?",
             [version, period],
         )
         con.execute(
@@ -225,7 +265,7 @@ def publish_report(con: duckdb.DuckDBPyConnection, report_db: Path, run_id: str)
     con.execute("attach ? as report_tmp", [str(report_db)])
     try:
         con.execute("create schema report_tmp.reporting")
-        for table, columns in REPORT_TABLES.items():
+        for table, columns in report_tables().items():
             exists = con.execute(
                 "select count(*) from duckdb_tables() where database_name = current_database() "
                 "and schema_name = 'reporting' and table_name = ?", [table]
@@ -243,9 +283,25 @@ def publish_report(con: duckdb.DuckDBPyConnection, report_db: Path, run_id: str)
                 {"run_id": run_id} if where else {},
             )
             counts[table] = con.execute(f"select count(*) from report_tmp.reporting.{table}").fetchone()[0]
+        _comment(con, "report_tmp", {t: d for t, d in table_descriptions().items() if t in counts})
     finally:
         con.execute("detach report_tmp")
     # The analysts' copy is read-only on disk: an analyst's read-write open fails instead of
     # writing into the published file.
     report_db.chmod(0o444)
     return counts
+
+
+def _comment(con: duckdb.DuckDBPyConnection, database: str, described: dict[str, tuple[str, dict[str, str]]]) -> None:
+    """The dbt descriptions as DuckDB comments, so that analysts see them (duckdb_tables(), duckdb_columns())."""
+    def literal(text: str) -> str:
+        return "'" + text.replace("'", "''") + "'"
+
+    for table, (description, columns) in described.items():
+        con.execute(f"comment on table {database}.reporting.{table} is {literal(description)}")
+        present = {r[0] for r in con.execute(
+            "select column_name from duckdb_columns() where database_name = ? and schema_name = 'reporting' "
+            "and table_name = ?", [database, table]).fetchall()}
+        for column, text in columns.items():
+            if column in present:
+                con.execute(f'comment on column {database}.reporting.{table}."{column}" is {literal(text)}')

@@ -18,6 +18,9 @@ MAX_LINE_BYTES = 1_000_000
 # JSON Lines compress 5-20 times; a stream that expands far more is a bomb (50 million
 # newlines in 48 KB), read no further: the file is quarantined as unreadable.
 MAX_GZIP_RATIO = 200
+# ... measured once this much of the compressed file has been read (before, a few kilobytes of
+# a header could expand much more than that without being a bomb)
+GZIP_RATIO_FLOOR = 8 * 1024
 # Lines are inserted into the warehouse in batches of this many: memory does not grow with a file.
 BATCH_LINES = 50_000
 
@@ -68,12 +71,69 @@ class UnreadableFile(Exception):
     """The file as a whole cannot be read (a broken or runaway gzip stream)."""
 
 
-def _open(path: Path) -> BinaryIO:
+class GzipStream:
+    """The decompressed bytes of a gzip file, member after member, its expansion bounded.
+
+    Compressed bytes are fed CHUNK at a time and counted exactly, so the expansion is measured
+    against what was consumed: a bomb is stopped after at most MAX_GZIP_RATIO times
+    GZIP_RATIO_FLOOR bytes, wherever it lies in the file and whatever follows it (padding, a
+    small last member). zlib checks each member's CRC and length.
+    """
+
+    CHUNK = 8 * 1024
+    # output is measured this often, so a bomb is stopped close to the bound
+    STEP = 256 * 1024
+
+    def __init__(self, raw: BinaryIO):
+        self.raw = raw
+        self.inflater = zlib.decompressobj(31)
+        self.pending = b""
+        self.in_member = False
+        self.consumed = 0
+        self.produced = 0
+
+    def __enter__(self) -> "GzipStream":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.raw.close()
+
+    def read(self, size: int) -> bytes:
+        parts, got = [], 0
+        while got < size:
+            if not self.pending:
+                chunk = self.raw.read(self.CHUNK)
+                if not chunk:
+                    if self.in_member:
+                        raise EOFError("the gzip stream ends before its last member does")
+                    break
+                self.consumed += len(chunk)
+                self.pending = chunk
+            if not self.in_member:
+                self.pending = self.pending.lstrip(b"\0")  # zero padding between or after members
+                if not self.pending:
+                    continue
+                self.in_member = True
+            data = self.inflater.decompress(self.pending, min(size - got, self.STEP))
+            self.pending = self.inflater.unconsumed_tail
+            if self.inflater.eof:
+                self.pending = self.inflater.unused_data + self.pending
+                self.inflater = zlib.decompressobj(31)
+                self.in_member = False
+            parts.append(data)
+            got += len(data)
+            self.produced += len(data)
+            if self.produced > MAX_GZIP_RATIO * max(self.consumed, GZIP_RATIO_FLOOR):
+                raise UnreadableFile(f"gzip stream expands more than {MAX_GZIP_RATIO} times")
+        return b"".join(parts)
+
+
+def _open(path: Path) -> BinaryIO | GzipStream:
     handle = path.open("rb")
     magic = handle.read(2)
     handle.seek(0)
     if magic == b"\x1f\x8b" or path.name.endswith(".gz"):
-        return gzip.GzipFile(fileobj=handle, mode="rb")
+        return GzipStream(handle)
     return handle
 
 
@@ -81,18 +141,6 @@ def _open(path: Path) -> BinaryIO:
 BLOCK_BYTES = 1 << 20
 LONG_LINE = "line longer than 1 MB, not parsed"
 Columns = tuple[list, list, list, list]
-
-
-def _gzip_trailer_size(path: Path) -> int:
-    """The uncompressed size the last gzip member states (modulo 2**32). The true size is at
-    least that, and a member whose trailer lies fails its length check when read, so a stated
-    size beyond the budget means a bomb or a broken file either way."""
-    with path.open("rb") as handle:
-        handle.seek(0, 2)
-        if handle.tell() < 18:
-            return 0
-        handle.seek(-4, 2)
-        return int.from_bytes(handle.read(4), "little")
 
 
 def _long_line(out: Columns) -> None:
@@ -149,20 +197,11 @@ def iter_batches(path: Path) -> Iterator[Columns]:
     MB, not parsed"), and a gzip stream that expands more than MAX_GZIP_RATIO times its size is a
     bomb, not a drop (UnreadableFile).
     """
-    budget = max(path.stat().st_size, 1) * MAX_GZIP_RATIO
-    read = 0
     try:
         with _open(path) as handle:
-            is_gzip = isinstance(handle, gzip.GzipFile)
-            if is_gzip and _gzip_trailer_size(path) > budget:
-                # the stream says at its end how long it is: a bomb is refused before it is read
-                raise UnreadableFile(f"gzip stream expands more than {MAX_GZIP_RATIO} times")
             carry, skipping, first = b"", False, True
             while True:
                 block = handle.read(BLOCK_BYTES)
-                read += len(block)
-                if is_gzip and read > budget:
-                    raise UnreadableFile(f"gzip stream expands more than {MAX_GZIP_RATIO} times")
                 if first and block.startswith(UTF8_BOM):
                     block = block[len(UTF8_BOM):]
                 first = False
@@ -249,11 +288,13 @@ def _insert_lines(con: duckdb.DuckDBPyConnection, path: Path, index: int) -> int
                 column.clear()
 
     for columns in iter_batches(path):
-        for column, values in zip(batch, columns):
-            column.extend(values)
-        total += len(columns[0])
-        if len(batch[0]) >= BATCH_LINES:
-            flush()
+        for start in range(0, len(columns[0]), BATCH_LINES):
+            piece = [values[start:start + BATCH_LINES] for values in columns]
+            for column, values in zip(batch, piece):
+                column.extend(values)
+            total += len(piece[0])
+            if len(batch[0]) >= BATCH_LINES:
+                flush()
     flush()
     return total
 

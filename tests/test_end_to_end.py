@@ -24,18 +24,23 @@ def e2e_drop(root: Path) -> Path:
                       updated_at="2023-08-16T00:00:00Z"),
                 event("U1", ["@jane.doe", "jane.doe@example.com"], outcome="disclosed", received_at=H2,
                       updated_at="2023-09-01T00:00:00Z"),
-                event("U2", ["@bob", "carol@example.com"], outcome="rejected", received_at=H2),
+                event("U2", ["@bob", "carol@example.com"], outcome="rejected", received_at=H2,
+                      nondisclosure_order=True),
                 event("U3", ["415.555.0100"], request_type="emergency", outcome="disclosed", received_at=H2),
-                event("U4", ["@ghost"], request_type="preservation", outcome="preserved", received_at=H2),
-                event("G1", ["+44 20 7946 0958"], country="United Kingdom", outcome="not_disclosed", received_at=H2),
+                # a non-disclosure order on a preservation request: not a legal request
+                event("U4", ["@ghost"], request_type="preservation", outcome="preserved", received_at=H2,
+                      nondisclosure_order=True),
+                event("G1", ["+44 20 7946 0958"], country="United Kingdom", outcome="not_disclosed", received_at=H2,
+                      nondisclosure_order=None),  # not known
                 event("G2", ["N/A"], country="gb", request_type="Emergency", outcome="DISCLOSED", received_at=H2),
                 event("G3", ["@bob", "020 7946 0958"], country=" GB ", request_type="emergency",
                       outcome="not_disclosed", received_at=H2),
                 '{"request_id": "broken", ',
             ],
             "2024.jsonl": [
-                event("D1", [], country="Germany", outcome="disclosed", received_at=H1),
-                event("D2", ["@jane.doe", "@new.name"], country="DE", outcome="disclosed", received_at=H1),
+                event("D1", [], country="Germany", outcome="disclosed", received_at=H1, nondisclosure_order=False),
+                event("D2", ["@jane.doe", "@new.name"], country="DE", outcome="disclosed", received_at=H1,
+                      nondisclosure_order=True),
                 event("F1", ["uid:6812345678901234567"], country="France", request_type="preservation",
                       outcome="preserved", received_at=H1),
             ],
@@ -50,18 +55,19 @@ COLUMNS = (
     "legal_requests_disclosed", "emergency_requests_disclosed",
     "legal_disclosure_rate", "emergency_disclosure_rate",
     "legal_accounts_specified", "emergency_accounts_specified", "preservation_accounts_specified",
+    "legal_requests_nondisclosure_order",
 )
 H2_START, H2_END = date(2023, 7, 1), date(2023, 12, 31)
 H1_START, H1_END = date(2024, 1, 1), date(2024, 6, 30)
 EXPECTED_BY_COUNTRY = [
-    ("2023-H2", H2_START, H2_END, "GB", "United Kingdom", 1, 2, 0, 3, 0, 1, 0.0, 0.5, 1, 1, 0),
-    ("2023-H2", H2_START, H2_END, "US", "United States", 2, 1, 1, 4, 1, 1, 0.5, 1.0, 3, 1, 1),
-    ("2024-H1", H1_START, H1_END, "DE", "Germany", 2, 0, 0, 2, 2, 0, 1.0, None, 2, 0, 0),
-    ("2024-H1", H1_START, H1_END, "FR", "France", 0, 0, 1, 1, 0, 0, None, None, 0, 0, 1),
+    ("2023-H2", H2_START, H2_END, "GB", "United Kingdom", 1, 2, 0, 3, 0, 1, 0.0, 0.5, 1, 1, 0, 0),
+    ("2023-H2", H2_START, H2_END, "US", "United States", 2, 1, 1, 4, 1, 1, 0.5, 1.0, 3, 1, 1, 1),
+    ("2024-H1", H1_START, H1_END, "DE", "Germany", 2, 0, 0, 2, 2, 0, 1.0, None, 2, 0, 0, 1),
+    ("2024-H1", H1_START, H1_END, "FR", "France", 0, 0, 1, 1, 0, 0, None, None, 0, 0, 1, 0),
 ]
 EXPECTED_GLOBAL = [
-    ("2023-H2", H2_START, H2_END, 2, 3, 3, 1, 7, 1, 2, 1 / 3, 2 / 3, 4, 2, 1),
-    ("2024-H1", H1_START, H1_END, 2, 2, 0, 1, 3, 2, 0, 1.0, None, 2, 0, 1),
+    ("2023-H2", H2_START, H2_END, 2, 3, 3, 1, 7, 1, 2, 1 / 3, 2 / 3, 4, 2, 1, 1),
+    ("2024-H1", H1_START, H1_END, 2, 2, 0, 1, 3, 2, 0, 1.0, None, 2, 0, 1, 1),
 ]
 EXPECTED_EXPORT_2023_H2 = """\
 replication_info,entity,aspect,metric_name,period,period_value,policy,policy_value,task,task_value,location,location_value,result,base,date
@@ -69,6 +75,7 @@ replication_info,entity,aspect,metric_name,period,period_value,policy,policy_val
 ,LIGR,LRFUI,Legal requests,half-year,Jul-Dec 2023,all,all,all,all,country_name,United Kingdom,1.0,,
 ,LIGR,LRFUI,Legal request accounts specified,half-year,Jul-Dec 2023,all,all,all,all,country_name,United Kingdom,1.0,,
 ,LIGR,LRFUI,Percentage of legal requests where some data was disclosed,half-year,Jul-Dec 2023,all,all,all,all,country_name,United Kingdom,0.0,,
+,LIGR,LRFUI,Legal requests with a non-disclosure order,half-year,Jul-Dec 2023,all,all,all,all,country_name,United Kingdom,0.0,,
 ,LIGR,LRFUI,Preservation requests,half-year,Jul-Dec 2023,all,all,all,all,country_name,United Kingdom,0.0,,
 ,LIGR,LRFUI,Preservation request accounts specified,half-year,Jul-Dec 2023,all,all,all,all,country_name,United Kingdom,0.0,,
 ,LIGR,LRFUI,Emergency requests,half-year,Jul-Dec 2023,all,all,all,all,country_name,United Kingdom,2.0,,
@@ -78,6 +85,7 @@ replication_info,entity,aspect,metric_name,period,period_value,policy,policy_val
 ,LIGR,LRFUI,Legal requests,half-year,Jul-Dec 2023,all,all,all,all,country_name,United States,2.0,,
 ,LIGR,LRFUI,Legal request accounts specified,half-year,Jul-Dec 2023,all,all,all,all,country_name,United States,3.0,,
 ,LIGR,LRFUI,Percentage of legal requests where some data was disclosed,half-year,Jul-Dec 2023,all,all,all,all,country_name,United States,0.5,,
+,LIGR,LRFUI,Legal requests with a non-disclosure order,half-year,Jul-Dec 2023,all,all,all,all,country_name,United States,1.0,,
 ,LIGR,LRFUI,Preservation requests,half-year,Jul-Dec 2023,all,all,all,all,country_name,United States,1.0,,
 ,LIGR,LRFUI,Preservation request accounts specified,half-year,Jul-Dec 2023,all,all,all,all,country_name,United States,1.0,,
 ,LIGR,LRFUI,Emergency requests,half-year,Jul-Dec 2023,all,all,all,all,country_name,United States,1.0,,
@@ -128,6 +136,18 @@ def test_report_column_types_match_contract(e2e):
     assert {types[c] for c in COLUMNS[5:11] + COLUMNS[13:]} == {"BIGINT"}
 
 
+def test_every_published_table_and_column_carries_its_description(e2e):
+    with duckdb.connect(str(e2e / "warehouse" / "report.duckdb"), read_only=True) as con:
+        tables = con.execute("select table_name, comment from duckdb_tables() where schema_name = 'reporting'").fetchall()
+        columns = con.execute("select table_name, column_name, comment from duckdb_columns() "
+                              "where schema_name = 'reporting'").fetchall()
+    assert len(tables) == 8 and all(comment for _, comment in tables), tables
+    assert [c for c in columns if not c[2]] == []
+    described = {(t, c): comment for t, c, comment in columns}
+    assert described["information_requests", "legal_requests_nondisclosure_order"].startswith(
+        "Legal requests whose current state came with a non-disclosure order")
+
+
 def test_report_database_holds_only_the_reporting_schema(e2e):
     with duckdb.connect(str(e2e / "warehouse" / "report.duckdb"), read_only=True) as con:
         tables = con.execute(
@@ -170,7 +190,7 @@ def test_export_global_rows_for_second_period(e2e):
     ]
     # France has no legal or emergency request: the rates are written as 0.0
     assert ",LIGR,LRFUI,Percentage of legal requests where some data was disclosed,half-year,Jan-Jun 2024,all,all,all,all,country_name,France,0.0,," in lines
-    assert len(lines) == 1 + 2 * 9 + 3
+    assert len(lines) == 1 + 2 * 10 + 3  # header, ten metrics for each of two countries, three global rows
 
 
 def test_quarantined_line_is_counted(e2e):

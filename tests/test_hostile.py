@@ -38,6 +38,8 @@ QUARANTINED: dict[str, tuple[bytes, list[str]]] = {
     "h07_id_number.jsonl": (line(hostile_event("h7", request_id=7)), ["request_id is not a string"]),
     "h08_identifiers_object.jsonl": (line(hostile_event("h8", identifiers={"a": 1})), ["identifiers is not an array"]),
     "h09_country_number.jsonl": (line(hostile_event("h9", country=840)), ["unknown country"]),
+    "h09b_nondisclosure_text.jsonl": (line(hostile_event("h9b", nondisclosure_order="yes")),
+                                      ["nondisclosure_order is not true, false or null"]),
     "h10_received_number.jsonl": (line(hostile_event("h10", received_at=20230101)), ["invalid received_at"]),
     "h11_missing_id.jsonl": (line(hostile_event("h11", request_id=REMOVE)), ["missing request_id"]),
     "h12_null_outcome.jsonl": (line(hostile_event("h12", outcome=None)), ["missing outcome"]),

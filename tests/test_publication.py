@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from dagster_project.publication import PUBLISHED_MARK, Publisher, write_file
+from dagster_project.publication import PUBLISHED_MARK, PublicationError, Publisher, write_file
 
 # Every call that changes the file system, or makes a change durable.
 OS_STEPS = ("replace", "rename", "symlink", "link", "unlink", "rmdir", "mkdir", "fsync")
@@ -199,3 +199,56 @@ def test_an_export_folder_with_foreign_files_is_not_removed(tmp_path):
         publish_new(tmp_path, "run-1", ["2024-H1"])
     assert (tmp_path / "exports" / "robots.txt").read_text() == "keep me"
     assert (tmp_path / "warehouse" / "report.duckdb").read_text() == "old report\n"
+
+
+@pytest.mark.parametrize("where", ["inside", "current"])
+def test_an_export_folder_inside_the_warehouse_is_refused_before_anything(tmp_path, where):
+    export = tmp_path / "warehouse" / ("exports" if where == "inside" else "current/exports")
+    with pytest.raises(PublicationError, match="lies inside the warehouse"):
+        Publisher(tmp_path / "warehouse", export).check()
+    assert not (tmp_path / "warehouse").exists()
+
+
+def test_an_export_path_that_is_a_file_or_a_link_elsewhere_is_refused(tmp_path):
+    publish_new(tmp_path / "a", "run-1", ["2024-H1"])
+    (tmp_path / "file").write_text("keep me")
+    with pytest.raises(PublicationError, match="is a file"):
+        Publisher(tmp_path / "a" / "warehouse", tmp_path / "file").check()
+    (tmp_path / "elsewhere").symlink_to(tmp_path / "a" / "exports")
+    with pytest.raises(PublicationError, match="is a link to"):
+        Publisher(tmp_path / "b" / "warehouse", tmp_path / "elsewhere").check()
+    assert (tmp_path / "file").read_text() == "keep me"
+
+
+@pytest.mark.parametrize("stray", [".htaccess", ".well-known/security.txt", "2023-H2/notes.txt"])
+def test_a_legacy_export_folder_holding_anything_else_is_refused_and_kept(tmp_path, stray):
+    _legacy(tmp_path)
+    (tmp_path / "exports" / stray).parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / "exports" / stray).write_text("keep me")
+    with pytest.raises(PublicationError, match="which irr did not write"):
+        publish_new(tmp_path, "run-1", ["2024-H1"])
+    assert (tmp_path / "exports" / stray).read_text() == "keep me"
+    assert visible_without_hidden_check(tmp_path)["report.duckdb"] == "old report\n"
+
+
+def visible_without_hidden_check(root: Path) -> dict[str, str]:
+    return {"report.duckdb": (root / "warehouse" / "report.duckdb").read_text()}
+
+
+def test_a_current_that_is_not_a_link_is_refused(tmp_path):
+    (tmp_path / "warehouse" / "current").mkdir(parents=True)
+    with pytest.raises(PublicationError, match="is not a link"):
+        Publisher(tmp_path / "warehouse", tmp_path / "exports").check()
+
+
+def test_a_publication_switched_to_but_not_marked_is_kept_as_published(tmp_path):
+    for n in range(2):
+        publish_new(tmp_path, f"run-{n}", ["2024-H1"], label=f"v{n}")
+    # run-2 dies right after its switch, before its mark
+    pub = Publisher(tmp_path / "warehouse", tmp_path / "exports")
+    folder = pub.stage("run-2")
+    write_file(folder / "report.duckdb", b"v2 report\n")
+    pub._point_current("run-2")
+    publish_new(tmp_path, "run-3", ["2024-H1"], label="v3")
+    kept = sorted(p.name for p in (tmp_path / "warehouse" / "publications").iterdir())
+    assert kept == ["run-1", "run-2", "run-3"]  # the two last that readers saw, and the current

@@ -44,7 +44,7 @@ def test_a_gzip_bomb_is_refused_before_it_expands(tmp_path):
     with pytest.raises(UnreadableFile, match="gzip stream expands more than 200 times"):
         for _ in iter_lines(path):
             lines += 1
-    assert lines <= path.stat().st_size * 200
+    assert lines <= raw_drop.MAX_GZIP_RATIO * max(path.stat().st_size, raw_drop.GZIP_RATIO_FLOOR)
 
 
 def test_a_broken_gzip_is_unreadable(tmp_path):
@@ -54,12 +54,14 @@ def test_a_broken_gzip_is_unreadable(tmp_path):
         list(iter_lines(Path(path)))
 
 
-def test_a_bomb_that_states_its_size_is_refused_unread(tmp_path):
+def test_the_48_kb_bomb_is_stopped_after_a_few_blocks(tmp_path):
     path = tmp_path / "bomb.jsonl.gz"
-    path.write_bytes(gzip.compress(b"\n" * 50_000_000, compresslevel=9))  # the 48 KB bomb
-    batches = iter_batches(path)
+    path.write_bytes(gzip.compress(b"\n" * 50_000_000, compresslevel=9))
+    lines = 0
     with pytest.raises(UnreadableFile, match="gzip stream expands more than 200 times"):
-        next(batches)  # before a single line
+        for texts, *_ in iter_batches(path):
+            lines += len(texts)
+    assert lines <= raw_drop.MAX_GZIP_RATIO * raw_drop.GZIP_RATIO_FLOOR * 2  # of 50 million
 
 
 def test_a_bomb_hidden_before_a_small_last_member_is_stopped_while_read(tmp_path):
@@ -70,7 +72,34 @@ def test_a_bomb_hidden_before_a_small_last_member_is_stopped_while_read(tmp_path
     with pytest.raises(UnreadableFile, match="gzip stream expands more than 200 times"):
         for texts, *_ in iter_batches(path):
             lines += len(texts)
-    assert lines <= path.stat().st_size * 200
+    assert lines <= raw_drop.MAX_GZIP_RATIO * max(path.stat().st_size, raw_drop.GZIP_RATIO_FLOOR)
+
+
+def test_a_padded_bomb_is_stopped_within_the_bound(tmp_path):
+    # the 48 KB bomb, then 300 KB of incompressible padding in a stored member: the trailer
+    # states 300 KB and the file's size allows 70 MB, but the bomb is measured as it is read
+    path = tmp_path / "padded.jsonl.gz"
+    path.write_bytes(gzip.compress(b"\n" * 50_000_000, 9) + gzip.compress(random.randbytes(300_000), 0))
+    lines = 0
+    with pytest.raises(UnreadableFile, match="gzip stream expands more than 200 times"):
+        for texts, *_ in iter_batches(path):
+            lines += len(texts)
+    assert lines <= 2_000_000
+
+
+def test_multi_member_gzip_and_zero_padding_are_read_whole(tmp_path):
+    path = tmp_path / "members.jsonl.gz"
+    path.write_bytes(gzip.compress(b'{"a": 1}\n') + gzip.compress(b'{"b": 2}\n') + b"\0" * 10)
+    assert [t for t, *_ in iter_lines(path)] == ['{"a": 1}', '{"b": 2}']
+
+
+def test_a_truncated_or_corrupted_gzip_is_unreadable(tmp_path):
+    data = gzip.compress(random.randbytes(50_000).hex().encode() + b"\n")
+    for name, broken in (("cut", data[:-20]), ("flipped", data[:100] + bytes([data[100] ^ 0xFF]) + data[101:])):
+        path = tmp_path / f"{name}.jsonl.gz"
+        path.write_bytes(broken)
+        with pytest.raises(UnreadableFile, match="not a readable gzip file"):
+            list(iter_lines(path))
 
 
 def _reference(data: bytes, limit: int) -> list[tuple]:

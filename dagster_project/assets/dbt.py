@@ -40,6 +40,11 @@ class IrrDbtTranslator(DagsterDbtTranslator):
 TRANSLATOR = IrrDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
 
 
+# A run with this tag rebuilds the incremental report marts from nothing (`irr run --full-refresh`):
+# a schema change. It must cover every period, or the others would be lost: the CLI makes sure.
+FULL_REFRESH_TAG = "irr/full_refresh"
+
+
 def _build(context: AssetExecutionContext, dbt: DbtCliResource, paths: IrrPaths, **env: str) -> Iterator[Any]:
     """`dbt build` of the context's selection against this run's warehouse.
 
@@ -50,7 +55,8 @@ def _build(context: AssetExecutionContext, dbt: DbtCliResource, paths: IrrPaths,
     """
     os.environ.update({"IRR_WAREHOUSE_DB": str(paths.warehouse_db), "DBT_USE_COLORS": "false", "DO_NOT_TRACK": "1",
                        **env})
-    yield from dbt.cli(["build"], context=context, target_path=paths.dbt_target_path).stream()
+    args = ["build", *(["--full-refresh"] if context.run.tags.get(FULL_REFRESH_TAG) == "true" else [])]
+    yield from dbt.cli(args, context=context, target_path=paths.dbt_target_path).stream()
 
 
 @dbt_assets(

@@ -7,7 +7,7 @@ from dagster_project.resources import IrrPaths
 
 
 @asset(key=AssetKey(["dq", "data_quality_account"]), group_name="dq", deps=[AssetKey(["dq", "dq_run_summary"])],
-       compute_kind="duckdb")
+       kinds={"duckdb"})
 def data_quality_account(context: AssetExecutionContext, paths: IrrPaths) -> MaterializeResult:
     """Lines read, accepted and quarantined, requests by state, identifiers by kind and why invalid."""
     with duckdb.connect(str(paths.warehouse_db), read_only=True) as con:

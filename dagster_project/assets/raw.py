@@ -13,7 +13,7 @@ def _connect(paths: IrrPaths) -> duckdb.DuckDBPyConnection:
     return duckdb.connect(str(paths.warehouse_db))
 
 
-@asset(key_prefix="raw", name="request_lines", group_name="raw", compute_kind="duckdb")
+@asset(key_prefix="raw", name="request_lines", group_name="raw", kinds={"duckdb"})
 def raw_request_lines(context: AssetExecutionContext, paths: IrrPaths) -> MaterializeResult:
     """Every line of `requests/*.jsonl[.gz]`, with file name and line number, as text."""
     with _connect(paths) as con:
@@ -30,7 +30,7 @@ def raw_request_lines(context: AssetExecutionContext, paths: IrrPaths) -> Materi
 
 def _directory_asset(table: str, description: str):
     @asset(
-        key_prefix="raw", name=table, group_name="raw", compute_kind="duckdb",
+        key_prefix="raw", name=table, group_name="raw", kinds={"duckdb"},
         description=description,
     )
     def _load(paths: IrrPaths) -> MaterializeResult:

@@ -27,15 +27,11 @@ from dagster_project.publish import (
     publish_report,
     record_publication,
 )
+from dagster_project.report_shape import reporting_models
 from dagster_project.resources import IrrPaths
 
-REPORT_TABLES = [
-    AssetKey(["reporting", "information_requests"]),
-    AssetKey(["reporting", "information_requests_global"]),
-    AssetKey(["reporting", "information_requests_by_legal_process"]),
-    AssetKey(["reporting", "information_requests_accounts"]),
-    AssetKey(["reporting", "information_requests_timing"]),
-]
+# The dbt models of the `reporting` schema, as the Dagster assets the publication depends on.
+REPORT_MODEL_KEYS = [AssetKey(["reporting", name]) for name in reporting_models()]
 PUBLISH_KEY = AssetKey(["reporting", "report_duckdb"])
 EXPORT_KEY = AssetKey(["exports", "information_requests_csv"])
 HTML_KEY = AssetKey(["exports", "report_html"])
@@ -77,7 +73,7 @@ def _drift_gate(con: duckdb.DuckDBPyConnection, periods: list[str]) -> None:
         )
 
 
-@asset(key=EXPORT_KEY, group_name="exports", deps=REPORT_TABLES, compute_kind="csv",
+@asset(key=EXPORT_KEY, group_name="exports", deps=REPORT_MODEL_KEYS, kinds={"csv"},
        partitions_def=half_year_partitions, backfill_policy=BackfillPolicy.single_run())
 def public_export(context: AssetExecutionContext, paths: IrrPaths) -> MaterializeResult:
     """`exports/<period>/information_requests.csv` for each half-year of the run (staged)."""
@@ -94,8 +90,8 @@ def public_export(context: AssetExecutionContext, paths: IrrPaths) -> Materializ
     )
 
 
-@asset(key=PUBLISH_KEY, group_name="exports", deps=[*REPORT_TABLES, EXPORT_KEY],
-       compute_kind="duckdb", partitions_def=half_year_partitions, backfill_policy=BackfillPolicy.single_run())
+@asset(key=PUBLISH_KEY, group_name="exports", deps=[*REPORT_MODEL_KEYS, EXPORT_KEY],
+       kinds={"duckdb"}, partitions_def=half_year_partitions, backfill_policy=BackfillPolicy.single_run())
 def published_report(context: AssetExecutionContext, paths: IrrPaths) -> MaterializeResult:
     """Version the run's half-years (restatements included) and write `report.duckdb` (staged)."""
     fingerprint = input_fingerprint(paths.raw_path)
@@ -153,7 +149,7 @@ def published_report(context: AssetExecutionContext, paths: IrrPaths) -> Materia
     )
 
 
-@asset(key=HTML_KEY, group_name="exports", deps=[PUBLISH_KEY], compute_kind="html",
+@asset(key=HTML_KEY, group_name="exports", deps=[PUBLISH_KEY], kinds={"html"},
        partitions_def=half_year_partitions, backfill_policy=BackfillPolicy.single_run())
 def html_report(context: AssetExecutionContext, paths: IrrPaths) -> MaterializeResult:
     """`exports/<period>/report.html` (offline, charts inlined) for the run's half-years, and
@@ -170,7 +166,7 @@ def html_report(context: AssetExecutionContext, paths: IrrPaths) -> MaterializeR
     )
 
 
-@asset(key=PUBLICATION_KEY, group_name="exports", deps=[EXPORT_KEY, PUBLISH_KEY, HTML_KEY], compute_kind="python",
+@asset(key=PUBLICATION_KEY, group_name="exports", deps=[EXPORT_KEY, PUBLISH_KEY, HTML_KEY], kinds={"python"},
        partitions_def=half_year_partitions, backfill_policy=BackfillPolicy.single_run())
 def publication(context: AssetExecutionContext, paths: IrrPaths) -> MaterializeResult:
     """Make the run's complete publication current in one switch: `report.duckdb`, every CSV and

@@ -45,6 +45,8 @@ final as (
         requests.outcome,
         outcomes.is_disclosed,
         requests.legal_process,
+        -- not known (NULL) counts as no order
+        coalesce(requests.nondisclosure_order, false) as has_nondisclosure_order,
 
         -- timestamps, UTC
         requests.received_at,

@@ -32,6 +32,7 @@ final as (
         outcome,
         legal_process,
         agency,
+        nondisclosure_order,
         identifiers_json,
 
         -- timestamps, UTC

@@ -54,6 +54,7 @@ fields as (
         json_type(doc, '$.outcome') as outcome_type,
         json_type(doc, '$.legal_process') as legal_process_type,
         json_type(doc, '$.agency') as agency_type,
+        json_type(doc, '$.nondisclosure_order') as nondisclosure_order_type,
         json_type(doc, '$.identifiers') as identifiers_type,
         doc ->> '$.request_id' as request_id_text,
         trim(doc ->> '$.updated_at') as updated_at_text,
@@ -65,7 +66,8 @@ fields as (
         lower(irr_normalize_text(doc ->> '$.outcome')) as outcome_text,
         doc -> '$.identifiers' as identifiers_json,
         doc ->> '$.legal_process' as legal_process_text,
-        doc ->> '$.agency' as agency_text
+        doc ->> '$.agency' as agency_text,
+        doc ->> '$.nondisclosure_order' as nondisclosure_order_text
     from keyed
 ),
 
@@ -125,6 +127,7 @@ checked as (
             when identifiers_type <> 'ARRAY' then 'identifiers is not an array'
             when legal_process_type not in ('VARCHAR', 'NULL') then 'legal_process is not a string'
             when agency_type not in ('VARCHAR', 'NULL') then 'agency is not a string'
+            when nondisclosure_order_type not in ('BOOLEAN', 'NULL') then 'nondisclosure_order is not true, false or null'
         end as quarantine_reason
     from typed
 ),
@@ -143,6 +146,9 @@ final as (
         outcome,
         nullif(trim(legal_process_text), '') as legal_process,
         nullif(trim(agency_text), '') as agency,
+        -- true, false, or NULL when not known (missing or null)
+        case nondisclosure_order_type when 'BOOLEAN' then nondisclosure_order_text::boolean end
+            as nondisclosure_order,
 
         -- timestamps, UTC
         updated_at_utc as updated_at,

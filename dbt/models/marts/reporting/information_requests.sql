@@ -24,7 +24,9 @@ per_country as (
         coalesce(sum(accounts_specified) filter (where request_type = 'emergency'), 0)
             as emergency_accounts_specified,
         coalesce(sum(accounts_specified) filter (where request_type = 'preservation'), 0)
-            as preservation_accounts_specified
+            as preservation_accounts_specified,
+        count(*) filter (where request_type = 'legal' and has_nondisclosure_order)
+            as legal_requests_nondisclosure_order
     from requests
     where {{ in_run_periods('period') }}
     group by period, country_code
@@ -49,7 +51,8 @@ final as (
             as emergency_disclosure_rate,
         per_country.legal_accounts_specified::bigint as legal_accounts_specified,
         per_country.emergency_accounts_specified::bigint as emergency_accounts_specified,
-        per_country.preservation_accounts_specified::bigint as preservation_accounts_specified
+        per_country.preservation_accounts_specified::bigint as preservation_accounts_specified,
+        per_country.legal_requests_nondisclosure_order::bigint as legal_requests_nondisclosure_order
     from per_country
     inner join countries on countries.country_code = per_country.country_code
 )

@@ -19,7 +19,8 @@ summed as (
         sum(emergency_requests_disclosed) as emergency_requests_disclosed,
         sum(legal_accounts_specified) as legal_accounts_specified,
         sum(emergency_accounts_specified) as emergency_accounts_specified,
-        sum(preservation_accounts_specified) as preservation_accounts_specified
+        sum(preservation_accounts_specified) as preservation_accounts_specified,
+        sum(legal_requests_nondisclosure_order) as legal_requests_nondisclosure_order
     from by_country
     where {{ in_run_periods('period') }}
     group by period, period_start, period_end
@@ -41,7 +42,8 @@ final as (
         (emergency_requests_disclosed / nullif(emergency_requests, 0))::double as emergency_disclosure_rate,
         legal_accounts_specified::bigint as legal_accounts_specified,
         emergency_accounts_specified::bigint as emergency_accounts_specified,
-        preservation_accounts_specified::bigint as preservation_accounts_specified
+        preservation_accounts_specified::bigint as preservation_accounts_specified,
+        legal_requests_nondisclosure_order::bigint as legal_requests_nondisclosure_order
     from summed
 )
 

@@ -1,0 +1,98 @@
+"""The report's shape, declared once in dbt and read here.
+
+Every report table and column is declared in the dbt yml (`dbt/models/marts/reporting/`), with
+its description; each measure of `information_requests` carries `config.meta.report`:
+
+    format: count | rate
+    html: {label, position}               a column of the HTML country table
+    export: {metric, position}            a per-country metric of the CSV export
+    export_global: {metric, position}     a global metric of the CSV export
+
+The published tables and their columns, the export's metrics, the HTML's columns and the
+comments in `report.duckdb` all derive from it: adding a measure is its SQL, its yml entry and
+its test.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from dagster_project.dbt_project import MANIFEST_TARGET, ensure_manifest
+
+REPORT_MODEL = "information_requests"
+GLOBAL_MODEL = "information_requests_global"
+
+
+@dataclass(frozen=True)
+class Measure:
+    name: str
+    format: str  # count or rate
+    description: str
+    html_label: str | None = None
+    html_position: float | None = None
+    export_metric: str | None = None
+    export_position: float | None = None
+    global_metric: str | None = None
+    global_position: float | None = None
+
+
+@functools.cache
+def _models() -> dict[str, dict[str, Any]]:
+    path = MANIFEST_TARGET / "manifest.json"
+    if not path.exists():
+        path = ensure_manifest()
+    nodes = json.loads(path.read_text())["nodes"].values()
+    return {n["name"]: n for n in nodes if n["resource_type"] == "model"}
+
+
+def model(name: str) -> dict[str, Any]:
+    return _models()[name]
+
+
+def reporting_models() -> list[str]:
+    """The dbt models of the `reporting` schema, in name order."""
+    return sorted(n for n, m in _models().items() if m["config"].get("schema") == "reporting")
+
+
+def columns(name: str) -> tuple[str, ...]:
+    """The columns a model declares, in order (the enforced contract: exactly its columns)."""
+    return tuple(model(name)["columns"])
+
+
+def descriptions(name: str) -> tuple[str, dict[str, str]]:
+    """A model's description and its columns' descriptions."""
+    node = model(name)
+    return node["description"].strip(), {c: v["description"].strip() for c, v in node["columns"].items()}
+
+
+def measures(name: str = REPORT_MODEL) -> list[Measure]:
+    """The model's columns that carry `meta.report`, in declaration order."""
+    out = []
+    for column, props in model(name)["columns"].items():
+        meta = (props.get("config") or {}).get("meta", {}).get("report") or props.get("meta", {}).get("report")
+        if not meta:
+            continue
+        html, export, glob = meta.get("html") or {}, meta.get("export") or {}, meta.get("export_global") or {}
+        out.append(Measure(
+            name=column, format=meta["format"], description=props["description"].strip(),
+            html_label=html.get("label"), html_position=html.get("position"),
+            export_metric=export.get("metric"), export_position=export.get("position"),
+            global_metric=glob.get("metric"), global_position=glob.get("position"),
+        ))
+    return out
+
+
+def export_metrics() -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    """(metric name, column) per country and for the global rows, in the export's order."""
+    country = sorted((m for m in measures() if m.export_metric), key=lambda m: m.export_position)
+    world = sorted((m for m in measures() if m.global_metric), key=lambda m: m.global_position)
+    return [(m.export_metric, m.name) for m in country], [(m.global_metric, m.name) for m in world]
+
+
+def html_columns() -> list[tuple[str, str, str]]:
+    """(column, heading, format) of the HTML country table's measures, in order."""
+    shown = sorted((m for m in measures() if m.html_label), key=lambda m: m.html_position)
+    return [(m.name, m.html_label, m.format) for m in shown]
