@@ -75,6 +75,22 @@ def test_run_twice_gives_byte_identical_export_equal_tables_and_no_new_version(d
     assert first_log.count("Unable to do partial parsing") <= 1
     assert "Unable to do partial parsing" not in second_log
 
+    # a warehouse built before a report column existed (the schema changed): the incremental
+    # marts refuse it; --full-refresh rebuilds them, every period, to the same figures
+    with duckdb.connect(str(tmp_path / "one" / "wh" / "warehouse.duckdb")) as con:
+        con.execute("alter table reporting.information_requests drop column legal_requests_nondisclosure_order")
+    refreshed = irr(["run", "--full-refresh"], drop, tmp_path / "one")
+    assert refreshed.returncode == 0, refreshed.stderr[-2000:]
+    assert _report_tables(tmp_path / "one" / "wh") == tables
+    assert "versions       no new version; unchanged 2023-H2 v1, 2024-H1 v1" in refreshed.stdout
+
+
+def test_full_refresh_of_one_period_is_refused(drop, tmp_path):
+    result = irr(["run", "--full-refresh", "--period", "2023-H2"], drop, tmp_path)
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == ["irr: run failed: --full-refresh rebuilds every period: leave out --period"]
+    assert not (tmp_path / "wh").exists()
+
 
 def test_run_one_period_with_relative_dirs_writes_only_that_period(drop, tmp_path):
     """Relative folders are read from the working directory; --period builds that half-year only."""
