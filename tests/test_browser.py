@@ -72,12 +72,13 @@ def test_table_cells_equal_the_report_database(browser_page):
     with duckdb.connect(str(root / "warehouse" / "report.duckdb"), read_only=True) as con:
         rows = con.execute(
             "select r.country_name, r.total_requests, r.legal_requests, r.legal_disclosure_rate, "
+            "r.legal_requests_nondisclosure_order, "
             "r.legal_accounts_specified, r.emergency_requests, r.emergency_disclosure_rate, "
             "r.emergency_accounts_specified, r.preservation_requests, r.preservation_accounts_specified, "
             "a.distinct_accounts from reporting.information_requests r "
             "join reporting.information_requests_accounts a using (period, country_code) "
             "where r.period = ? order by r.total_requests desc, r.country_name", [PERIOD]).fetchall()
-    expected = [[name] + [_fmt_rate(v) if i in (2, 5) else _fmt_count(v) for i, v in enumerate(rest)]
+    expected = [[name] + [_fmt_rate(v) if i in (2, 6) else _fmt_count(v) for i, v in enumerate(rest)]
                 for name, *rest in rows]
     assert len(expected) >= 20
     assert _cells(page) == expected

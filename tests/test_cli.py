@@ -74,6 +74,9 @@ def test_run_twice_gives_byte_identical_export_equal_tables_and_no_new_version(d
     assert "Finished running" in first_log
     assert first_log.count("Unable to do partial parsing") <= 1
     assert "Unable to do partial parsing" not in second_log
+    # dbt's working files (artifacts, compiled SQL, its log) live with the warehouse
+    assert {"run_results.json", "manifest.json", "compiled", "dbt.log"} <= {
+        p.name for p in (tmp_path / "one" / "wh" / "dbt").iterdir()}
 
     # a warehouse built before a report column existed (the schema changed): the incremental
     # marts refuse it; --full-refresh rebuilds them, every period, to the same figures
