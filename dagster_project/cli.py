@@ -432,7 +432,11 @@ def main(argv: list[str] | None = None) -> int:
                 os.environ["IRR_ACCEPT_DRIFT"] = "1"
             _print_summary(run(args.period, verbose=args.verbose, full_refresh=args.full_refresh))
         elif args.command == "generate":
-            from dagster_project.generate import write_drop
+            try:
+                from irr_dev.generate import write_drop
+            except ImportError:
+                raise RunFailed("irr generate is a development command: install irr from its repository "
+                                "(pip install -e \".[dev]\")") from None
 
             counts = write_drop(args.out, args.requests, args.seed, args.start, args.halves)
             print(", ".join(f"{k}: {v}" for k, v in counts.items()))
@@ -449,7 +453,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"irr: {args.command} interrupted by {name}", file=terminal)
             return 128 + signal.Signals[name].value
         if isinstance(exc, RunFailed):
-            print(f"irr: run failed: {exc}", file=terminal)
+            print(f"irr: {args.command} failed: {exc}", file=terminal)
             return 1
         if not isinstance(exc, Exception):
             raise

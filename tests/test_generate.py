@@ -7,7 +7,7 @@ from pathlib import Path
 
 import duckdb
 
-from dagster_project.generate import write_drop
+from irr_dev.generate import write_drop
 from dagster_project.resources import SAMPLE_RAW_DIR
 from drops import run_in_process
 

@@ -9,7 +9,7 @@ import subprocess
 import duckdb
 import pytest
 
-from dagster_project.generate import write_drop
+from irr_dev.generate import write_drop
 from drops import irr_env, installed, irr_process_env
 
 MIN_LENGTH = 5  # shorter strings (e.g. "li") occur in ordinary words; every identifier here is longer
