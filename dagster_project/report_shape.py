@@ -8,9 +8,9 @@ its description; each measure of `information_requests` carries `config.meta.rep
     export: {metric, position}            a per-country metric of the CSV export
     export_global: {metric, position}     a global metric of the CSV export
 
-The published tables and their columns, the export's metrics, the HTML's columns and the
-comments in `report.duckdb` all derive from it: adding a measure is its SQL, its yml entry and
-its test.
+The published tables and their columns, the HTML's columns and the comments in
+`report.duckdb` derive from it here; the export's metrics in dbt (macro `report_metrics`, model
+`exports.information_requests_long`). Adding a measure is its SQL, its yml entry and its test.
 """
 
 from __future__ import annotations
@@ -83,13 +83,6 @@ def measures(name: str = REPORT_MODEL) -> list[Measure]:
             global_metric=glob.get("metric"), global_position=glob.get("position"),
         ))
     return out
-
-
-def export_metrics() -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
-    """(metric name, column) per country and for the global rows, in the export's order."""
-    country = sorted((m for m in measures() if m.export_metric), key=lambda m: m.export_position)
-    world = sorted((m for m in measures() if m.global_metric), key=lambda m: m.global_position)
-    return [(m.export_metric, m.name) for m in country], [(m.global_metric, m.name) for m in world]
 
 
 def html_columns() -> list[tuple[str, str, str]]:

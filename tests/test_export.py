@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from dagster_project.export import format_result, period_value, safe_cell
+from dagster_project.export import period_value, safe_cell
 
 
 @pytest.mark.parametrize(("period", "expected"), [("2023-H1", "Jan-Jun 2023"), ("2023-H2", "Jul-Dec 2023")])
@@ -32,8 +32,3 @@ def test_period_value_rejects_other_forms():
 )
 def test_safe_cell_neutralises_formulas_but_not_numbers(cell, expected):
     assert safe_cell(cell) == expected
-
-
-@pytest.mark.parametrize(("value", "expected"), [(322, "322.0"), (0, "0.0"), (0.5, "0.5"), (None, "0.0")])
-def test_format_result(value, expected):
-    assert format_result(value) == expected

@@ -32,6 +32,8 @@ from dagster_project.resources import IrrPaths
 
 # The dbt models of the `reporting` schema, as the Dagster assets the publication depends on.
 REPORT_MODEL_KEYS = [AssetKey(["reporting", name]) for name in reporting_models()]
+# The export's rows, built by dbt (exports.information_requests_long).
+LONG_EXPORT_KEY = AssetKey(["exports", "information_requests_long"])
 PUBLISH_KEY = AssetKey(["reporting", "report_duckdb"])
 EXPORT_KEY = AssetKey(["exports", "information_requests_csv"])
 HTML_KEY = AssetKey(["exports", "report_html"])
@@ -73,7 +75,7 @@ def _drift_gate(con: duckdb.DuckDBPyConnection, periods: list[str]) -> None:
         )
 
 
-@asset(key=EXPORT_KEY, group_name="exports", deps=REPORT_MODEL_KEYS, kinds={"csv"},
+@asset(key=EXPORT_KEY, group_name="exports", deps=[*REPORT_MODEL_KEYS, LONG_EXPORT_KEY], kinds={"csv"},
        partitions_def=half_year_partitions, backfill_policy=BackfillPolicy.single_run())
 def public_export(context: AssetExecutionContext, paths: IrrPaths) -> MaterializeResult:
     """`exports/<period>/information_requests.csv` for each half-year of the run (staged)."""

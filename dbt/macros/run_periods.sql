@@ -12,8 +12,8 @@
 
 {#- Pre-hook of the per-period marts: remove the run's periods before they are inserted
     again, so a re-run replaces exactly those periods and leaves every other one alone. -#}
-{% macro delete_run_periods() -%}
+{% macro delete_run_periods(column='period') -%}
     {% if is_incremental() %}
-        delete from {{ this }} where {{ in_run_periods('period') }}
+        delete from {{ this }} where {{ in_run_periods(column) }}
     {% endif %}
 {%- endmacro %}
