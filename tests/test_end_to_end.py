@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 from datetime import date
 from pathlib import Path
 
@@ -9,7 +11,8 @@ import duckdb
 import pytest
 
 from contract_cases import ACCOUNTS, SHORT_LINKS, VIDEOS
-from drops import event, run_in_process, write_drop
+from dagster_project.dbt_project import DBT_PROJECT_DIR
+from drops import event, installed, run_in_process, write_drop
 
 H2 = "2023-08-15T12:00:00Z"
 H1 = "2024-02-01T00:00:00Z"
@@ -197,3 +200,18 @@ def test_quarantined_line_is_counted(e2e):
     with duckdb.connect(str(e2e / "warehouse" / "warehouse.duckdb"), read_only=True) as con:
         got = con.execute("select file_name, line_number, quarantine_reason from dq.dq_quarantined_lines").fetchall()
     assert got == [("2023.jsonl", 9, "invalid JSON")]
+
+
+def test_dbt_unit_tests_pass_on_their_fixed_rows(e2e, tmp_path):
+    """The dbt `unit_tests:` (classification of CONTRACT 1.2, account groups on small graphs);
+    dbt reads the input tables' column types from a built warehouse: the e2e one."""
+    env = {**os.environ, "IRR_WAREHOUSE_DB": str(e2e / "warehouse" / "warehouse.duckdb"), "DO_NOT_TRACK": "1",
+           "DBT_USE_COLORS": "false"}
+    result = subprocess.run(
+        [installed("dbt"), "test", "--select", "test_type:unit", "--project-dir", str(DBT_PROJECT_DIR),
+         "--profiles-dir", str(DBT_PROJECT_DIR), "--target-path", str(tmp_path / "target"),
+         "--log-path", str(tmp_path / "logs")],
+        env=env, capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "PASS=3 " in result.stdout and "ERROR=0" in result.stdout, result.stdout[-3000:]
