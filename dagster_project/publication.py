@@ -90,6 +90,9 @@ class Publisher:
             if candidate == warehouse or candidate.is_relative_to(warehouse):
                 raise PublicationError(f"export folder {self.export_dir} lies inside the warehouse {self.warehouse}; "
                                        "set IRR_EXPORT_DIR to a folder outside it")
+            if warehouse.is_relative_to(candidate):
+                raise PublicationError(f"the warehouse {self.warehouse} lies inside the export folder {self.export_dir}; "
+                                       "set IRR_EXPORT_DIR to a folder outside it")
         self.current_id()
         if self.export_dir.is_symlink():
             if os.readlink(self.export_dir) != self.export_link_target():
@@ -255,14 +258,18 @@ def _check_legacy_exports(export_dir: Path) -> None:
 
     from dagster_project.partitions import PERIOD_PATTERN
 
-    temporary = re.compile(r"^\..+\.\d+\.tmp$")
+    temporary = re.compile(r"^\.(index\.html|information_requests\.csv|report\.html)\.\d+\.tmp$")
+
+    def ours(path: Path, names: tuple[str, ...]) -> bool:
+        # a plain file (a link could publish anything it points at) that irr writes there
+        return path.is_file() and not path.is_symlink() and (path.name in names or bool(temporary.match(path.name)))
+
     foreign = []
     for entry in sorted(export_dir.iterdir()):
-        if temporary.match(entry.name) or (entry.name == "index.html" and entry.is_file()):
+        if ours(entry, ("index.html",)):
             continue
         if entry.is_dir() and not entry.is_symlink() and PERIOD_PATTERN.fullmatch(entry.name):
-            foreign += [f"{entry.name}/{f.name}" for f in sorted(entry.iterdir())
-                        if not (f.is_file() and (f.name in _PERIOD_FILES or temporary.match(f.name)))]
+            foreign += [f"{entry.name}/{f.name}" for f in sorted(entry.iterdir()) if not ours(f, _PERIOD_FILES)]
         else:
             foreign.append(entry.name)
     if foreign:

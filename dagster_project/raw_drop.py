@@ -89,8 +89,8 @@ class GzipStream:
         self.inflater = zlib.decompressobj(31)
         self.pending = b""
         self.in_member = False
-        self.consumed = 0
-        self.produced = 0
+        self.consumed = self.produced = 0  # the whole file
+        self.member_in = self.member_out = 0  # the current member
 
     def __enter__(self) -> "GzipStream":
         return self
@@ -114,17 +114,26 @@ class GzipStream:
                 if not self.pending:
                     continue
                 self.in_member = True
+                self.member_in = self.member_out = 0
+            fed = len(self.pending)
             data = self.inflater.decompress(self.pending, min(size - got, self.STEP))
-            self.pending = self.inflater.unconsumed_tail
-            if self.inflater.eof:
-                self.pending = self.inflater.unused_data + self.pending
-                self.inflater = zlib.decompressobj(31)
-                self.in_member = False
+            ended = self.inflater.eof
+            # past a member's end the rest of the input is in unused_data only (unconsumed_tail
+            # may still hold a stale copy of it)
+            self.pending = self.inflater.unused_data if ended else self.inflater.unconsumed_tail
+            self.member_in += fed - len(self.pending)
+            self.member_out += len(data)
+            self.produced += len(data)
             parts.append(data)
             got += len(data)
-            self.produced += len(data)
-            if self.produced > MAX_GZIP_RATIO * max(self.consumed, GZIP_RATIO_FLOOR):
+            # each member, and the file as a whole, within the ratio: a bomb is stopped whatever
+            # comes before or after it (padding, other members)
+            if (self.member_out > MAX_GZIP_RATIO * max(self.member_in, GZIP_RATIO_FLOOR)
+                    or self.produced > MAX_GZIP_RATIO * max(self.consumed, GZIP_RATIO_FLOOR)):
                 raise UnreadableFile(f"gzip stream expands more than {MAX_GZIP_RATIO} times")
+            if ended:
+                self.inflater = zlib.decompressobj(31)
+                self.in_member = False
         return b"".join(parts)
 
 

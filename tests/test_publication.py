@@ -201,10 +201,11 @@ def test_an_export_folder_with_foreign_files_is_not_removed(tmp_path):
     assert (tmp_path / "warehouse" / "report.duckdb").read_text() == "old report\n"
 
 
-@pytest.mark.parametrize("where", ["inside", "current"])
+@pytest.mark.parametrize("where", ["inside", "current", "around"])
 def test_an_export_folder_inside_the_warehouse_is_refused_before_anything(tmp_path, where):
-    export = tmp_path / "warehouse" / ("exports" if where == "inside" else "current/exports")
-    with pytest.raises(PublicationError, match="lies inside the warehouse"):
+    export = {"inside": tmp_path / "warehouse" / "exports", "current": tmp_path / "warehouse" / "current" / "exports",
+              "around": tmp_path}[where]
+    with pytest.raises(PublicationError, match="lies inside the"):
         Publisher(tmp_path / "warehouse", export).check()
     assert not (tmp_path / "warehouse").exists()
 
@@ -220,11 +221,18 @@ def test_an_export_path_that_is_a_file_or_a_link_elsewhere_is_refused(tmp_path):
     assert (tmp_path / "file").read_text() == "keep me"
 
 
-@pytest.mark.parametrize("stray", [".htaccess", ".well-known/security.txt", "2023-H2/notes.txt"])
+@pytest.mark.parametrize("stray", [".htaccess", ".well-known/security.txt", "2023-H2/notes.txt", ".mine.2024.tmp",
+                                   "2023-H2/report.html (a link)"])
 def test_a_legacy_export_folder_holding_anything_else_is_refused_and_kept(tmp_path, stray):
     _legacy(tmp_path)
+    if stray.endswith(" (a link)"):  # a link would publish what it points at
+        stray = stray.removesuffix(" (a link)")
+        (tmp_path / "secret.txt").write_text("keep me")
+        (tmp_path / "exports" / stray).unlink()
+        (tmp_path / "exports" / stray).symlink_to(tmp_path / "secret.txt")
     (tmp_path / "exports" / stray).parent.mkdir(parents=True, exist_ok=True)
-    (tmp_path / "exports" / stray).write_text("keep me")
+    if not (tmp_path / "exports" / stray).is_symlink():
+        (tmp_path / "exports" / stray).write_text("keep me")
     with pytest.raises(PublicationError, match="which irr did not write"):
         publish_new(tmp_path, "run-1", ["2024-H1"])
     assert (tmp_path / "exports" / stray).read_text() == "keep me"

@@ -141,3 +141,28 @@ def test_lines_split_across_blocks_read_as_the_reference_says(tmp_path, monkeypa
         path = tmp_path / f"t{trial}.jsonl{'.gz' if gz else ''}"
         path.write_bytes(gzip.compress(data) if gz else data)
         assert list(iter_lines(path)) == _reference(data, 12), data
+
+
+@pytest.mark.parametrize("member_bytes", [100, 2_000, 16_384, 65_536, 1_048_576])
+def test_multi_member_gzip_reads_as_its_decompressed_bytes(tmp_path, member_bytes):
+    # as `cat a.gz b.gz`, bgzip or a streaming writer make them: members that end anywhere in a
+    # line, several in one read chunk, one ending in the input of a read cut short by the block
+    # size (zlib then keeps the rest of the input in two places)
+    data = b"".join(f'{{"request_id": "R{i:07d}", "country": "US", "outcome": "disclosed"}}\n'.encode()
+                    for i in range(40_000))
+    members = b"".join(gzip.compress(data[i:i + member_bytes]) for i in range(0, len(data), member_bytes))
+    path = tmp_path / "members.jsonl.gz"
+    path.write_bytes(members)
+    assert list(iter_lines(path)) == _reference(gzip.decompress(members), MAX_LINE_BYTES)
+
+
+@pytest.mark.parametrize("padding", [b"\0" * 300_000, "stored"], ids=["zeros", "stored-member"])
+def test_a_bomb_after_padding_is_stopped(tmp_path, padding):
+    padding = gzip.compress(random.randbytes(300_000), 0) if padding == "stored" else padding
+    path = tmp_path / "bomb.jsonl.gz"
+    path.write_bytes(padding + gzip.compress(b"\n" * 50_000_000, 9))
+    lines = 0
+    with pytest.raises(UnreadableFile, match="gzip stream expands more than 200 times"):
+        for texts, *_ in iter_batches(path):
+            lines += len(texts)
+    assert lines <= 2_000_000
