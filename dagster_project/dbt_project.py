@@ -62,6 +62,15 @@ def dbt_executable(required: bool = True) -> str:
     return "dbt"
 
 
+def dbt_launcher() -> str:
+    """What runs dbt for the assets: `irr-dbt` beside this interpreter (dbt that dies with its
+    run, see dbt_child.py), else dbt itself."""
+    beside = Path(sys.executable).with_name("irr-dbt")
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    return dbt_executable(required=False)
+
+
 def dbt_environment(**extra: str) -> dict[str, str]:
     """The environment of every dbt subprocess: no telemetry (offline it waits on the network), no colours."""
     return {**os.environ, "DO_NOT_TRACK": "1", "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",

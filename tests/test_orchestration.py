@@ -259,6 +259,35 @@ def test_sigterm_stops_the_run_with_one_line(tmp_path):
     assert not (tmp_path / "wh" / "report.duckdb").exists()
 
 
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] not in "ZX"  # a zombie is dead
+    except OSError:
+        return False
+
+
+def test_dbt_dies_with_a_run_killed_outright(tmp_path):
+    """SIGKILL of `irr` alone (not its process group, as the OOM killer does): its dbt goes too,
+    so nothing writes the warehouse once the run's lock is gone."""
+    raw = e2e_drop(tmp_path / "raw")
+    proc = subprocess.Popen([installed("irr"), "run"], env=irr_process_env(raw, tmp_path / "wh", tmp_path / "ex"),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    dbt = None
+    deadline = time.monotonic() + 120
+    while dbt is None and time.monotonic() < deadline and proc.poll() is None:
+        for child in Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split():
+            if b"build" in Path(f"/proc/{child}/cmdline").read_bytes():
+                dbt = int(child)
+        time.sleep(0.05)
+    assert dbt is not None, "no dbt build was seen running"
+    proc.kill()
+    proc.wait(timeout=60)
+    deadline = time.monotonic() + 10
+    while _alive(dbt) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(dbt)
+
+
 def test_a_full_disk_is_one_line_on_the_terminal(tmp_path):
     small = tmp_path / "small"
     small.mkdir()
