@@ -140,8 +140,7 @@ class Publisher:
         if legacy_report:
             _link_or_copy(str(self.report_link), str(folder / REPORT_DB))
         if legacy_exports:
-            _check_legacy_exports(self.export_dir)
-            # what is hidden is irr's own temporary files (anything else was refused)
+            # checked by stage(): what is hidden is irr's own temporary files
             shutil.copytree(self.export_dir, folder / EXPORTS, copy_function=_link_or_copy,
                             ignore=shutil.ignore_patterns(".*"))
         else:
@@ -149,7 +148,7 @@ class Publisher:
         _sync_tree(folder)
         self._point_current(LEGACY)
         self.link_stable_paths()
-        write_file(folder / PUBLISHED_MARK, datetime.now(timezone.utc).isoformat().encode())
+        _mark_published(folder)
 
     def switch(self, run_id: str) -> None:
         """Make the run's staged folder the current publication: one rename, after a sync.
@@ -170,23 +169,17 @@ class Publisher:
         outgoing = self.current_id()
         if outgoing is not None and not (self.folder(outgoing) / PUBLISHED_MARK).exists():
             # it was current (a run died between its switch and its mark): kept as published
-            write_file(self.folder(outgoing) / PUBLISHED_MARK, datetime.now(timezone.utc).isoformat().encode())
+            _mark_published(self.folder(outgoing))
         self._point_current(run_id)
-        write_file(folder / PUBLISHED_MARK, datetime.now(timezone.utc).isoformat().encode())
+        _mark_published(folder)
 
     def _point_current(self, run_id: str) -> None:
-        tmp = self.warehouse / f".{CURRENT}.{os.getpid()}.tmp"
-        tmp.unlink(missing_ok=True)
-        os.symlink(f"{PUBLICATIONS}/{run_id}", tmp)
-        os.replace(tmp, self.current_link)
+        _ensure_link(self.current_link, f"{PUBLICATIONS}/{run_id}")
         _sync_dir(self.warehouse)
 
     def link_stable_paths(self) -> None:
-        """`warehouse/report.duckdb` and the export folder as links through `current`."""
-        if self.export_dir.resolve().is_relative_to(self.warehouse.resolve() / PUBLICATIONS) and not (
-                self.export_dir.is_symlink()):
-            raise RuntimeError(f"export folder {self.export_dir} lies inside a publication; set IRR_EXPORT_DIR "
-                               "to the public folder's own path")
+        """`warehouse/report.duckdb` and the export folder as links through `current` (where they
+        may go was settled by check())."""
         _ensure_link(self.report_link, f"{CURRENT}/{REPORT_DB}")
         target = self.export_link_target()
         if self.export_dir.is_dir() and not self.export_dir.is_symlink():
@@ -214,7 +207,7 @@ class Publisher:
             if path.name not in keep:
                 shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
                 removed.append(path.name)
-        for tmp in self.warehouse.glob(f".{CURRENT}.*.tmp"):
+        for tmp in self.warehouse.glob(".*.link"):  # left by a run killed inside _ensure_link
             tmp.unlink()
         for aside in self.export_dir.parent.glob(f".{self.export_dir.name}.*.old"):
             shutil.rmtree(aside) if aside.is_dir() and not aside.is_symlink() else aside.unlink()
@@ -230,6 +223,11 @@ def _exchange(a: Path, b: Path) -> None:
     if libc.renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) != 0:
         code = ctypes.get_errno()
         raise OSError(code, f"cannot exchange {b} for a link: {os.strerror(code)}")
+
+
+def _mark_published(folder: Path) -> None:
+    """What prune() keeps: a folder that has been the current publication."""
+    write_file(folder / PUBLISHED_MARK, datetime.now(timezone.utc).isoformat().encode())
 
 
 def _link_or_copy(src: str, dst: str) -> None:
