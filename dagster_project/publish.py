@@ -1,108 +1,38 @@
-"""Versions: each period's figures versioned, restatements recorded, the analysts' copy written.
+"""The analysts' copy written, the drift gate, the versions a run publishes.
 
-The version log, the figures of every version and the restatements live in the warehouse's
-`reporting` schema; `report.duckdb` receives an allow-listed copy of the reporting tables and
-becomes public with the rest of its publication (`publication.py`).
+dbt keeps the publication history (`dbt/models/history/`: each period's versions, their
+figures and restatements, in the warehouse's `history` schema); `report.duckdb` receives an
+allow-listed copy of the reporting tables and that history, and becomes public with the rest of
+its publication (`publication.py`).
 """
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 
 import duckdb
 
-VERSION_COLUMNS = (
-    "period", "version", "run_id", "published_at", "input_fingerprint",
-    "total_requests", "legal_requests", "emergency_requests", "preservation_requests",
-    "resolved_share", "accounts_per_request",
-)
 # The drift gate: how far (relative) the share of identifiers that resolve, or the accounts
 # specified per request, may move from the last published version before a run stops.
 DEFAULT_DRIFT_THRESHOLD = 0.3
-VERSIONED = ("report_versions", "information_requests_versions", "restatements")
-RESTATEMENT_COLUMNS = ("period", "version", "country_code", "metric", "old_value", "new_value")
-
-# The publication history, kept by this module (not dbt models): described here for report.duckdb.
-HISTORY_DESCRIPTIONS: dict[str, tuple[str, dict[str, str]]] = {
-    "report_versions": ("One row per published version of a period's figures.", {
-        "period": "Half-year, e.g. 2023-H2.",
-        "version": "1 for the first publication of the period, then one more each time its figures changed.",
-        "run_id": "The Dagster run that published the version.",
-        "published_at": "When the version was published (UTC).",
-        "input_fingerprint": "sha256 over the names and bytes of every file of the drop it was computed from.",
-        "total_requests": "Total requests in the period, in this version.",
-        "legal_requests": "Legal requests in the period, in this version.",
-        "emergency_requests": "Emergency requests in the period, in this version.",
-        "preservation_requests": "Preservation requests in the period, in this version.",
-        "resolved_share": "Share of the valid identifiers that resolved to an account (what the drift gate compares).",
-        "accounts_per_request": "Accounts specified per request (what the drift gate compares).",
-    }),
-    "information_requests_versions": (
-        "reporting.information_requests as published in each version (a measure added after a version is NULL in it).",
-        {"version": "The version of the period these figures were published in."}),
-    "restatements": ("Each published figure that a later version changed: old and new value.", {
-        "period": "Half-year of the figure.",
-        "version": "The version that changed it.",
-        "country_code": "Country of the figure.",
-        "metric": "The column of reporting.information_requests.",
-        "old_value": "The figure in the previous version.",
-        "new_value": "The figure in this version.",
-    }),
-}
 
 
-def measure_names() -> list[str]:
-    from dagster_project.report_shape import measures
+def published_tables() -> dict[str, tuple[str, tuple[str, ...]]]:
+    """The only tables and columns that leave the warehouse, as {name: (warehouse schema,
+    columns)}: those the dbt yml declares for the `reporting` schema and the publication history
+    (`history`), but for columns marked unpublished. An allow-list: no identifier can follow."""
+    from dagster_project.report_shape import published_columns, schema_models
 
-    return [m.name for m in measures()]
-
-
-def report_tables() -> dict[str, tuple[str, ...]]:
-    """The only tables and columns that leave the warehouse: those the dbt yml declares for the
-    `reporting` schema (an allow-list, so no identifier can follow), and the history tables."""
-    from dagster_project.report_shape import REPORT_MODEL, columns, reporting_models
-
-    tables = {name: columns(name) for name in reporting_models()}
-    tables["report_versions"] = VERSION_COLUMNS
-    tables["information_requests_versions"] = ("version", *columns(REPORT_MODEL))
-    tables["restatements"] = RESTATEMENT_COLUMNS
-    return tables
+    return {name: (schema, published_columns(name)) for schema in ("reporting", "history")
+            for name in schema_models(schema)}
 
 
 def table_descriptions() -> dict[str, tuple[str, dict[str, str]]]:
-    from dagster_project.report_shape import REPORT_MODEL, descriptions, reporting_models
+    from dagster_project.report_shape import descriptions
 
-    out = {name: descriptions(name) for name in reporting_models()}
-    out.update(HISTORY_DESCRIPTIONS)
-    table, cols = out["information_requests_versions"]
-    out["information_requests_versions"] = (table, {**descriptions(REPORT_MODEL)[1], **cols})
-    return out
-
-
-_DDL = """
-create schema if not exists reporting;
-create table if not exists reporting.report_versions (
-    period varchar, version integer, run_id varchar, published_at timestamp with time zone,
-    input_fingerprint varchar, total_requests bigint, legal_requests bigint,
-    emergency_requests bigint, preservation_requests bigint,
-    -- false until report.duckdb holding this version has replaced the previous one
-    is_published boolean,
-    -- what the drift gate compares (dq.dq_period_quality at publication)
-    resolved_share double, accounts_per_request double
-);
-alter table reporting.report_versions add column if not exists resolved_share double;
-alter table reporting.report_versions add column if not exists accounts_per_request double;
-create table if not exists reporting.information_requests_versions as
-    select 0::integer as version, * from reporting.information_requests limit 0;
--- a measure added to the report since: NULL in the versions before it
-create table if not exists reporting.restatements (
-    period varchar, version integer, country_code varchar, metric varchar,
-    old_value double, new_value double
-);
-"""
+    return {name: descriptions(name) for name in published_tables()}
 
 
 @dataclass(frozen=True)
@@ -110,7 +40,7 @@ class Publication:
     period: str
     version: int
     restatements: int
-    # False when the figures equal the last published version's: no new version is recorded
+    # False when the figures equal the last published version's: no new version was added
     changed: bool = True
 
 
@@ -126,107 +56,36 @@ def input_fingerprint(raw_dir: Path) -> str:
     return digest.hexdigest()
 
 
-def record_publication(
-    con: duckdb.DuckDBPyConnection, periods: list[str], run_id: str, fingerprint: str,
-    current_run_id: str | None = None,
-) -> list[Publication]:
-    """Give each period whose figures changed a new (pending) version; record what changed.
-
-    A period whose figures equal its last published version keeps that version (unchanged).
-
-    The pending versions of the run whose publication is current (`current_run_id`: it died
-    after the switch, before `mark_published`) are published; those of any other run that died
-    are removed, so numbers stay consecutive and a version exists only if it was published.
-    """
-    con.execute(_DDL)
-    for column, data_type in con.execute(
-        "select column_name, data_type from duckdb_columns() where database_name = current_database() "
-        "and schema_name = 'reporting' and table_name = 'information_requests' and column_name not in "
-        "(select column_name from duckdb_columns() where database_name = current_database() "
-        "and schema_name = 'reporting' and table_name = 'information_requests_versions')"
-    ).fetchall():
-        con.execute(f'alter table reporting.information_requests_versions add column "{column}" {data_type}')
-    con.execute("begin")
-    if current_run_id is not None:
-        mark_published(con, current_run_id)
-    for table in ("information_requests_versions", "restatements"):
-        con.execute(
-            f"delete from reporting.{table} where (period, version) in "
-            "(select period, version from reporting.report_versions where not is_published)"
-        )
-    con.execute("delete from reporting.report_versions where not is_published")
-    published_at = datetime.now(timezone.utc)
-    unpivot = " union all ".join(
-        f"select period, country_code, '{m}' as metric, {m}::double as value from {{src}}" for m in measure_names()
-    )
-    out: list[Publication] = []
-    for period in periods:
-        has_rows = con.execute(
-            "select count(*) from reporting.information_requests where period = ?", [period]
-        ).fetchone()[0]
-        if not has_rows:
-            continue
-        previous = con.execute(
-            "select coalesce(max(version), 0) from reporting.report_versions where period = ?", [period]
-        ).fetchone()[0]
-        version = previous + 1
-        old = unpivot.format(src="(select * from reporting.information_requests_versions "
-                                 "where period = $period and version = $previous)")
-        new = unpivot.format(src="(select * from reporting.information_requests where period = $period)")
-        # a measure every row of the previous version lacks did not exist then: not a restatement
-        changes = f"""
-            with o as ({old}), n as ({new}),
-            existed as (select metric from o group by metric having count(value) > 0)
-            select $period as period, $version as version, coalesce(o.country_code, n.country_code),
-                   coalesce(o.metric, n.metric), o.value, n.value
-            from o
-            full outer join n on o.country_code = n.country_code and o.metric = n.metric
-            where o.value is distinct from n.value
-              and coalesce(o.metric, n.metric) in (select metric from existed)
+def run_versions(con: duckdb.DuckDBPyConnection, periods: list[str], run_id: str) -> list[Publication]:
+    """The version each period of the run publishes (dbt's history models added the new ones),
+    with the figures it restates."""
+    rows = con.execute(
         """
-        params = {"period": period, "version": version, "previous": previous}
-        restated = 0
-        if previous:
-            restated = con.execute(f"select count(*) from ({changes})", params).fetchone()[0]
-            if not restated:
-                out.append(Publication(period, previous, 0, changed=False))
-                continue
-            con.execute(f"insert into reporting.restatements {changes}", params)
-        con.execute(
-            "insert into reporting.information_requests_versions by name "
-            "select ? as version, * from reporting.information_requests where period = ?",
-            [version, period],
+        with latest as (
+            select period, version, run_id = $run_id as is_new
+            from history.report_versions
+            where period in (select unnest($periods::varchar[])) and (is_published or run_id = $run_id)
+            qualify version = max(version) over (partition by period)
         )
-        con.execute(
-            """
-            insert into reporting.report_versions by name
-            select ? as period, ? as version, ? as run_id, ? as published_at, ? as input_fingerprint,
-                g.total_requests, g.legal_requests, g.emergency_requests, g.preservation_requests,
-                false as is_published, q.resolved_share, q.accounts_per_request
-            from reporting.information_requests_global as g
-            left join dq.dq_period_quality as q using (period)
-            where g.period = ?
-            """,
-            [period, version, run_id, published_at, fingerprint, period],
-        )
-        out.append(Publication(period, version, restated))
-    con.execute("commit")
-    return out
+        select latest.period, latest.version, latest.is_new, count(r.metric)
+        from latest
+        left join history.restatements as r
+            on r.period = latest.period and r.version = latest.version and latest.is_new
+        group by all
+        order by latest.period
+        """,
+        {"periods": periods, "run_id": run_id},
+    ).fetchall()
+    return [Publication(period, version, restated, changed=is_new) for period, version, is_new, restated in rows]
 
 
 def drift(con: duckdb.DuckDBPyConnection, periods: list[str], threshold: float) -> list[str]:
     """Periods whose resolution share or accounts per request moved more than `threshold`
     (relative) from their last published version, each described in a few words."""
-    exists = con.execute(
-        "select count(*) from duckdb_columns() where schema_name = 'reporting' "
-        "and table_name = 'report_versions' and column_name = 'resolved_share'"
-    ).fetchone()[0]
-    if not exists:
-        return []
     rows = con.execute(
         """
         with last as (
-            select * from reporting.report_versions
+            select * from history.report_versions
             where is_published and period in (select unnest($periods::varchar[]))
             qualify version = max(version) over (partition by period)
         )
@@ -250,14 +109,11 @@ def drift(con: duckdb.DuckDBPyConnection, periods: list[str], threshold: float) 
     return out
 
 
-def mark_published(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
-    con.execute("update reporting.report_versions set is_published = true where run_id = ?", [run_id])
-
-
 def publish_report(con: duckdb.DuckDBPyConnection, report_db: Path, run_id: str) -> dict[str, int]:
     """Copy the allow-listed reporting tables into a new, read-only file `report_db`.
 
-    `con` is a connection to the warehouse; versions still pending are included only for `run_id`.
+    `con` is a connection to the warehouse; of the history, the published versions and those
+    `run_id` added (pending until its publication is current).
     """
     report_db.parent.mkdir(parents=True, exist_ok=True)
     report_db.unlink(missing_ok=True)
@@ -265,21 +121,12 @@ def publish_report(con: duckdb.DuckDBPyConnection, report_db: Path, run_id: str)
     con.execute("attach ? as report_tmp", [str(report_db)])
     try:
         con.execute("create schema report_tmp.reporting")
-        for table, columns in report_tables().items():
-            exists = con.execute(
-                "select count(*) from duckdb_tables() where database_name = current_database() "
-                "and schema_name = 'reporting' and table_name = ?", [table]
-            ).fetchone()[0]
-            if not exists:
-                continue
-            where = ""
-            if table in VERSIONED:
-                where = (" where (period, version) in (select period, version from reporting.report_versions "
-                         "where is_published or run_id = $run_id)")
+        for table, (schema, columns) in published_tables().items():
+            where = " where is_published or run_id = $run_id" if schema == "history" else ""
             column_list = ", ".join(columns)
             con.execute(
                 f"create table report_tmp.reporting.{table} as "
-                f"select {column_list} from reporting.{table}{where} order by all",
+                f"select {column_list} from {schema}.{table}{where} order by all",
                 {"run_id": run_id} if where else {},
             )
             counts[table] = con.execute(f"select count(*) from report_tmp.reporting.{table}").fetchone()[0]

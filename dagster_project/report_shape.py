@@ -24,6 +24,8 @@ from dagster_project.dbt_project import MANIFEST_TARGET, ensure_manifest
 
 REPORT_MODEL = "information_requests"
 GLOBAL_MODEL = "information_requests_global"
+# The history of the report's figures: each version of information_requests (dbt/models/history/)
+VERSIONS_MODEL = "information_requests_versions"
 
 
 @dataclass(frozen=True)
@@ -54,7 +56,26 @@ def model(name: str) -> dict[str, Any]:
 
 def reporting_models() -> list[str]:
     """The dbt models of the `reporting` schema, in name order."""
-    return sorted(n for n, m in _models().items() if m["config"].get("schema") == "reporting")
+    return schema_models("reporting")
+
+
+def schema_models(schema: str) -> list[str]:
+    """The dbt models of a schema (`reporting`, `history`), in name order."""
+    return sorted(n for n, m in _models().items() if m["config"].get("schema") == schema)
+
+
+def _meta(props: dict[str, Any]) -> dict[str, Any]:
+    return {**(props.get("meta") or {}), **((props.get("config") or {}).get("meta") or {})}
+
+
+def published_columns(name: str) -> tuple[str, ...]:
+    """The columns of a model that reach report.duckdb: those declared, but for any whose meta
+    says `published: false`; a history table of the report's figures (the yml declares its own
+    columns only) has the report's columns too."""
+    own = tuple(c for c, props in model(name)["columns"].items() if _meta(props).get("published", True))
+    if name == VERSIONS_MODEL:
+        return (*own, *columns(REPORT_MODEL))
+    return own
 
 
 def columns(name: str) -> tuple[str, ...]:
@@ -65,14 +86,17 @@ def columns(name: str) -> tuple[str, ...]:
 def descriptions(name: str) -> tuple[str, dict[str, str]]:
     """A model's description and its columns' descriptions."""
     node = model(name)
-    return node["description"].strip(), {c: v["description"].strip() for c, v in node["columns"].items()}
+    described = {c: v["description"].strip() for c, v in node["columns"].items()}
+    if name == VERSIONS_MODEL:
+        described = {**descriptions(REPORT_MODEL)[1], **described}
+    return node["description"].strip(), described
 
 
 def measures(name: str = REPORT_MODEL) -> list[Measure]:
     """The model's columns that carry `meta.report`, in declaration order."""
     out = []
     for column, props in model(name)["columns"].items():
-        meta = (props.get("config") or {}).get("meta", {}).get("report") or props.get("meta", {}).get("report")
+        meta = _meta(props).get("report")
         if not meta:
             continue
         html, export, glob = meta.get("html") or {}, meta.get("export") or {}, meta.get("export_global") or {}

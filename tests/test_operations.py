@@ -110,6 +110,15 @@ def _rewrite(raw: Path, name: str, request_id: str, **changes) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
+def _as_legacy_history(warehouse_db: Path) -> None:
+    with duckdb.connect(str(warehouse_db)) as con:
+        con.execute("create table reporting.report_versions as select * from history.report_versions")
+        for table in ("information_requests_versions", "restatements"):
+            con.execute(f"create table reporting.{table} as "
+                        f"select * exclude (run_id, is_published) from history.{table}")
+        con.execute("drop schema history cascade")
+
+
 def test_rerun_is_idempotent_and_a_change_restates_exactly_the_affected_rows(tmp_path):
     raw = e2e_drop(tmp_path / "raw")
     run_in_process(raw, tmp_path)
@@ -151,10 +160,18 @@ def test_rerun_is_idempotent_and_a_change_restates_exactly_the_affected_rows(tmp
         ).fetchall()
     assert by_version == [(1, 1), (2, 2)]
 
+    # a warehouse from before dbt kept the history (Python wrote it into `reporting`, without a
+    # run or status on the figures) is taken over by the next run: versions go on where they stopped
+    _as_legacy_history(tmp_path / "warehouse" / "warehouse.duckdb")
+
     # now 2024-H1 is run: D1 no longer disclosed
     run_in_process(raw, tmp_path, period="2024-H1")
     assert ("2024-H1", 2, "DE", "legal_requests_disclosed", 2.0, 1.0) in _restatements(tmp_path)
     assert _versions(tmp_path) == [("2023-H2", 1), ("2023-H2", 2), ("2024-H1", 1), ("2024-H1", 2)]
+    assert ("2023-H2", 2, "US", "legal_requests_disclosed", 1.0, 2.0) in _restatements(tmp_path)
+    with duckdb.connect(str(tmp_path / "warehouse" / "warehouse.duckdb"), read_only=True) as con:
+        assert con.execute("select count(*) from duckdb_tables() where schema_name = 'reporting' "
+                           "and table_name in ('report_versions', 'restatements')").fetchone()[0] == 0
 
 
 # readers and writers -------------------------------------------------------------------------

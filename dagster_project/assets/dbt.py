@@ -14,6 +14,8 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtC
 
 from dagster_project.dbt_project import dbt_project, ensure_manifest
 from dagster_project.partitions import half_year_partitions, periods_of_window
+from dagster_project.publication import Publisher
+from dagster_project.publish import input_fingerprint
 from dagster_project.resources import IrrPaths
 
 # The definitions are made from the manifest: build it here if it is missing or stale, so the
@@ -83,7 +85,12 @@ def irr_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, paths: I
     name="irr_dbt_period_models",
 )
 def irr_dbt_period_models(context: AssetExecutionContext, dbt: DbtCliResource, paths: IrrPaths) -> Iterator[Any]:
-    """Build the report marts for the run's half-years only (delete, then insert those periods)."""
+    """Build the report marts for the run's half-years only (delete, then insert those periods),
+    and add the versions whose figures changed to the publication history (pending until the
+    run's publication is current)."""
     window = context.partition_time_window
     first, last = periods_of_window(window.start, window.end)
-    yield from _build(context, dbt, paths, IRR_PERIOD_FROM=first, IRR_PERIOD_TO=last)
+    current = Publisher(paths.warehouse_path, paths.export_path).current_id()
+    yield from _build(context, dbt, paths, IRR_PERIOD_FROM=first, IRR_PERIOD_TO=last,
+                      IRR_RUN_ID=context.run.run_id, IRR_CURRENT_PUBLICATION=current or "",
+                      IRR_INPUT_FINGERPRINT=input_fingerprint(paths.raw_path))

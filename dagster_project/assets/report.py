@@ -19,19 +19,14 @@ from dagster_project.export import write_export
 from dagster_project.html_report import write_reports
 from dagster_project.partitions import half_year_partitions, periods_of_window
 from dagster_project.publication import REPORT_DB, Publisher
-from dagster_project.publish import (
-    DEFAULT_DRIFT_THRESHOLD,
-    drift,
-    input_fingerprint,
-    mark_published,
-    publish_report,
-    record_publication,
-)
-from dagster_project.report_shape import reporting_models
+from dagster_project.publish import DEFAULT_DRIFT_THRESHOLD, drift, publish_report, run_versions
+from dagster_project.report_shape import reporting_models, schema_models
 from dagster_project.resources import IrrPaths
 
 # The dbt models of the `reporting` schema, as the Dagster assets the publication depends on.
 REPORT_MODEL_KEYS = [AssetKey(["reporting", name]) for name in reporting_models()]
+# The publication history, kept by dbt (dbt/models/history/).
+HISTORY_KEYS = [AssetKey(["history", name]) for name in schema_models("history")]
 # The export's rows, built by dbt (exports.information_requests_long).
 LONG_EXPORT_KEY = AssetKey(["exports", "information_requests_long"])
 PUBLISH_KEY = AssetKey(["reporting", "report_duckdb"])
@@ -79,7 +74,7 @@ def _drift_gate(con: duckdb.DuckDBPyConnection, periods: list[str]) -> None:
        partitions_def=half_year_partitions, backfill_policy=BackfillPolicy.single_run())
 def public_export(context: AssetExecutionContext, paths: IrrPaths) -> MaterializeResult:
     """`exports/<period>/information_requests.csv` for each half-year of the run (staged)."""
-    with duckdb.connect(str(paths.warehouse_db), read_only=True) as con:
+    with paths.connect(read_only=True) as con:
         periods = run_periods(context, con)
         _drift_gate(con, periods)
         exports = publisher(paths).stage(context.run.run_id) / "exports"
@@ -92,25 +87,26 @@ def public_export(context: AssetExecutionContext, paths: IrrPaths) -> Materializ
     )
 
 
-@asset(key=PUBLISH_KEY, group_name="exports", deps=[*REPORT_MODEL_KEYS, EXPORT_KEY],
+@asset(key=PUBLISH_KEY, group_name="exports", deps=[*REPORT_MODEL_KEYS, *HISTORY_KEYS, EXPORT_KEY],
        kinds={"duckdb"}, partitions_def=half_year_partitions, backfill_policy=BackfillPolicy.single_run())
 def published_report(context: AssetExecutionContext, paths: IrrPaths) -> MaterializeResult:
-    """Version the run's half-years (restatements included) and write `report.duckdb` (staged)."""
-    fingerprint = input_fingerprint(paths.raw_path)
+    """Write `report.duckdb` (staged): the report tables and the publication history, with the
+    versions this run's dbt build added for its half-years."""
     run_id = context.run.run_id
     staged = publisher(paths).stage(run_id)
-    with duckdb.connect(str(paths.warehouse_db)) as con:
+    with paths.connect() as con:
         periods = run_periods(context, con)
-        publications = record_publication(con, periods, run_id, fingerprint, publisher(paths).current_id())
+        publications = run_versions(con, periods, run_id)
         counts = publish_report(con, staged / REPORT_DB, run_id)
+        fingerprint = con.execute(
+            "select any_value(input_fingerprint) from history.report_versions where run_id = ?", [run_id]
+        ).fetchone()[0]
         restated = con.execute(
-            "select r.period, r.version, r.country_code, r.metric, r.old_value, r.new_value "
-            "from reporting.restatements as r "
-            "join reporting.report_versions as v using (period, version) "
-            "where v.run_id = ? order by all limit 50",
+            "select period, version, country_code, metric, old_value, new_value "
+            "from history.restatements where run_id = ? order by all limit 50",
             [run_id],
         ).fetchall()
-    with duckdb.connect(str(staged / REPORT_DB), read_only=True) as con:
+    with paths.connect(staged / REPORT_DB, read_only=True) as con:
         totals = con.execute(
             "select period, total_requests, legal_requests, emergency_requests, preservation_requests "
             "from reporting.information_requests_global order by period"
@@ -130,7 +126,7 @@ def published_report(context: AssetExecutionContext, paths: IrrPaths) -> Materia
     return MaterializeResult(
         metadata={
             **{f"rows_{name}": n for name, n in counts.items()},
-            "input_fingerprint": fingerprint,
+            "input_fingerprint": fingerprint or "no new version",
             "restatements": restatement_count,
             "restated": restatement_count > 0,
             "versions": MetadataValue.md("| period | version | status | restatements |\n|---|---|---|---|\n" + versions),
@@ -157,7 +153,7 @@ def html_report(context: AssetExecutionContext, paths: IrrPaths) -> MaterializeR
     """`exports/<period>/report.html` (offline, charts inlined) for the run's half-years, and
     `exports/index.html`, from the staged `report.duckdb`."""
     staged = publisher(paths).stage(context.run.run_id)
-    with duckdb.connect(str(staged / REPORT_DB), read_only=True) as con:
+    with paths.connect(staged / REPORT_DB, read_only=True) as con:
         periods = run_periods(context, con)
         pages = write_reports(con, staged / "exports", periods)
     return MaterializeResult(
@@ -175,9 +171,8 @@ def publication(context: AssetExecutionContext, paths: IrrPaths) -> MaterializeR
     HTML page change together, through `warehouse/current`."""
     run_id = context.run.run_id
     pub = publisher(paths)
+    # the versions this run added are confirmed by the next run's dbt build (macros/history.sql)
     pub.switch(run_id)
-    with duckdb.connect(str(paths.warehouse_db)) as con:
-        mark_published(con, run_id)
     removed = pub.prune()
     return MaterializeResult(
         metadata={
