@@ -17,7 +17,7 @@ import matplotlib
 matplotlib.use("svg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from dagster_project.export import period_value  # noqa: E402
+from dagster_project.partitions import period_value  # noqa: E402
 from dagster_project.publication import write_file  # noqa: E402
 from dagster_project.report_shape import html_columns  # noqa: E402
 
@@ -249,7 +249,8 @@ def _page(title: str, body: str, script: str = "") -> str:
 
 
 def render_period(con: duckdb.DuckDBPyConnection, period: str) -> str:
-    """The report page of one period, from the warehouse's reporting tables."""
+    """The report page of one period, from the published reporting tables: every figure as
+    dbt computed it, formatted here."""
     countries = _rows(con, """
         select r.*, a.distinct_accounts
         from reporting.information_requests as r
@@ -263,15 +264,10 @@ def render_period(con: duckdb.DuckDBPyConnection, period: str) -> str:
         "select max(published_at) from reporting.report_versions where period = ?", [period]
     ).fetchone()[0]
     processes = _rows(con, """
-        select legal_process, sum(requests) as requests, sum(requests_disclosed) as requests_disclosed,
-               sum(accounts_specified) as accounts_specified
-        from reporting.information_requests_by_legal_process where period = ?
-        group by legal_process order by requests desc, legal_process""", [period])
+        select * from reporting.information_requests_by_legal_process_global
+        where period = ? order by requests desc, legal_process""", [period])
     timing = _rows(con, "select * from reporting.information_requests_timing where period = ? order by request_type",
                    [period])
-    distinct = con.execute(
-        "select sum(distinct_accounts) from reporting.information_requests_accounts where period = ?", [period]
-    ).fetchone()[0]
 
     label = period_value(period)
     published_text = published.date().isoformat() if published is not None else "not yet published"
@@ -284,15 +280,14 @@ def render_period(con: duckdb.DuckDBPyConnection, period: str) -> str:
             ("Preservation requests", _fmt_count(totals["preservation_requests"])),
             ("Legal: some data disclosed", _fmt_rate(totals["legal_disclosure_rate"])),
             ("Emergency: some data disclosed", _fmt_rate(totals["emergency_disclosure_rate"])),
-            ("Accounts specified", _fmt_count(totals["legal_accounts_specified"] + totals["emergency_accounts_specified"]
-                                              + totals["preservation_accounts_specified"])),
+            ("Accounts specified", _fmt_count(totals["accounts_specified"])),
             ("Countries", _fmt_count(totals["countries"])),
         )
     )
     definitions = "".join(f"<dt>{html.escape(t)}</dt><dd>{html.escape(d)}</dd>" for t, d in DEFINITIONS)
     process_rows = "".join(
         f"<tr><td>{html.escape(p['legal_process'])}</td><td class=\"num\">{_fmt_count(p['requests'])}</td>"
-        f"<td class=\"num\">{_fmt_rate(p['requests_disclosed'] / p['requests'] if p['requests'] else None)}</td>"
+        f"<td class=\"num\">{_fmt_rate(p['disclosure_rate'])}</td>"
         f"<td class=\"num\">{_fmt_count(p['accounts_specified'])}</td></tr>" for p in processes)
     timing_rows = "".join(
         f"<tr><td>{html.escape(t['request_type'].title())}</td><td class=\"num\">{_fmt_count(t['requests_with_final_outcome'])}</td>"
@@ -308,7 +303,7 @@ def render_period(con: duckdb.DuckDBPyConnection, period: str) -> str:
 often some data was disclosed. Each request is counted once, in its current state, in the half-year in
 which it was received.</p></section>
 <section aria-labelledby="headline"><h2 id="headline">Global figures</h2><div class="headline">{tiles}</div>
-<p>Across all countries, the requests named {_fmt_count(distinct)} distinct known accounts
+<p>Across all countries, the requests named {_fmt_count(totals['distinct_accounts'])} distinct known accounts
 (an account named in several requests of a country counts once per country).</p></section>
 <section aria-labelledby="charts"><h2 id="charts">Charts</h2>
 {chart_top_countries(countries)}

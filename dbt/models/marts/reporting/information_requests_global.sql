@@ -1,8 +1,20 @@
 -- The report's global figures: one row per period, the measures summed over countries.
+{%- set counts = report_metrics('information_requests') | selectattr('format', 'equalto', 'count') | list %}
 with
 
 by_country as (
     select * from {{ ref('information_requests') }}
+),
+
+accounts as (
+    select * from {{ ref('information_requests_accounts') }}
+),
+
+distinct_accounts as (
+    select period, sum(distinct_accounts) as distinct_accounts
+    from accounts
+    where {{ in_run_periods('period') }}
+    group by period
 ),
 
 summed as (
@@ -11,16 +23,10 @@ summed as (
         period_start,
         period_end,
         count(*) as countries,
-        sum(legal_requests) as legal_requests,
-        sum(emergency_requests) as emergency_requests,
-        sum(preservation_requests) as preservation_requests,
-        sum(total_requests) as total_requests,
-        sum(legal_requests_disclosed) as legal_requests_disclosed,
-        sum(emergency_requests_disclosed) as emergency_requests_disclosed,
-        sum(legal_accounts_specified) as legal_accounts_specified,
-        sum(emergency_accounts_specified) as emergency_accounts_specified,
-        sum(preservation_accounts_specified) as preservation_accounts_specified,
-        sum(legal_requests_nondisclosure_order) as legal_requests_nondisclosure_order
+        -- every count measure of information_requests (its yml meta), summed
+        {%- for m in counts %}
+        sum({{ m.column }}) as {{ m.column }}{{ ',' if not loop.last }}
+        {%- endfor %}
     from by_country
     where {{ in_run_periods('period') }}
     group by period, period_start, period_end
@@ -28,23 +34,21 @@ summed as (
 
 final as (
     select
-        period::varchar as period,
+        summed.period::varchar as period,
         period_start::date as period_start,
         period_end::date as period_end,
         countries::bigint as countries,
-        legal_requests::bigint as legal_requests,
-        emergency_requests::bigint as emergency_requests,
-        preservation_requests::bigint as preservation_requests,
-        total_requests::bigint as total_requests,
-        legal_requests_disclosed::bigint as legal_requests_disclosed,
-        emergency_requests_disclosed::bigint as emergency_requests_disclosed,
+        {%- for m in counts %}
+        {{ m.column }}::bigint as {{ m.column }},
+        {%- endfor %}
+        -- the rates, from the summed counts
         (legal_requests_disclosed / nullif(legal_requests, 0))::double as legal_disclosure_rate,
         (emergency_requests_disclosed / nullif(emergency_requests, 0))::double as emergency_disclosure_rate,
-        legal_accounts_specified::bigint as legal_accounts_specified,
-        emergency_accounts_specified::bigint as emergency_accounts_specified,
-        preservation_accounts_specified::bigint as preservation_accounts_specified,
-        legal_requests_nondisclosure_order::bigint as legal_requests_nondisclosure_order
+        (legal_accounts_specified + emergency_accounts_specified + preservation_accounts_specified)::bigint
+            as accounts_specified,
+        coalesce(distinct_accounts.distinct_accounts, 0)::bigint as distinct_accounts
     from summed
+    left join distinct_accounts on distinct_accounts.period = summed.period
 )
 
 select * from final
