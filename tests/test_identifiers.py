@@ -13,7 +13,7 @@ def test_identifier_kind_and_canonical_form(warehouse, request_id):
     _, item, kind, expected = IDENTIFIER_CASES[request_id]
     row = warehouse.execute(
         "select coalesce(kind, 'invalid'), canonical_value, invalid_reason "
-        "from intermediate.int_identifiers_canonical where request_id = ?",
+        "from intermediate.int_identifiers_links_followed where request_id = ?",
         [request_id],
     ).fetchall()
     assert len(row) == 1, row

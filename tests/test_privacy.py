@@ -53,7 +53,7 @@ def scanned(tmp_path_factory):
                 identifiers.update(s.strip() for s in _strings(item))
     with duckdb.connect(str(root / "wh" / "warehouse.duckdb"), read_only=True) as con:
         identifiers.update(r[0] for r in con.execute(
-            "select canonical_value from intermediate.int_identifiers_canonical where canonical_value is not null "
+            "select canonical_value from intermediate.int_identifiers_links_followed where canonical_value is not null "
             "union select identifier_value from staging.stg_directory__account_identifiers "
             "union select account_id from staging.stg_directory__account_identifiers "
             "union select video_id from staging.stg_directory__videos "

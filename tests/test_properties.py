@@ -43,7 +43,7 @@ class Classifier:
         self.con.execute("create schema if not exists staging")
         self.con.execute(
             "create or replace table staging.stg_requests__identifiers (request_id varchar, item_index integer, "
-            "raw_value varchar, hint varchar, item_error varchar, country_code varchar, received_at timestamp)"
+            "raw_value varchar, hinted_kind varchar, item_error varchar, country_code varchar, received_at timestamp)"
         )
         self.con.execute("create or replace table staging.stg_directory__short_links (code varchar, target_url varchar)")
         self.con.execute("create schema if not exists reference")

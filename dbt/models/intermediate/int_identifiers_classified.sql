@@ -1,7 +1,7 @@
 -- Every distinct identifier text (as an agency wrote it, or as a short link points to)
 -- classified by its content into a form, reduced to its canonical form (CONTRACT 1.2).
 -- One CASE decides the form; the kind follows from the form (seed identifier_forms).
--- Computed once per distinct (text, hint, region), since phones depend on the region.
+-- Computed once per distinct (text, hinted kind, region), since phones depend on the region.
 {%- set domain = var('platform_domain') | replace('.', '\\.') %}
 {%- set max_username = var('max_username_length') %}
 with
@@ -19,7 +19,7 @@ forms as (
 ),
 
 texts as (
-    select distinct raw_value, hint, country_code as region, false as is_short_link_target
+    select distinct raw_value, hinted_kind, country_code as region, false as is_short_link_target
     from identifiers
     where item_error is null
     union all
@@ -112,7 +112,7 @@ classified as (
             when is_platform_url then 'unrecognised platform URL'
             when is_other_url then 'not a platform URL'
             when is_email then 'email'
-            when is_bare_long_number and hint = 'video' then 'video_id'
+            when is_bare_long_number and hinted_kind = 'video' then 'video_id'
             when user_id_digits <> '' then 'user_id'
             when is_ip_address then 'IP address'
             when is_phone_candidate and phones.e164 is not null then 'phone'
@@ -132,7 +132,7 @@ final as (
     select
         -- key
         classified.raw_value,
-        classified.hint,
+        classified.hinted_kind,
         classified.region,
         classified.is_short_link_target,
 

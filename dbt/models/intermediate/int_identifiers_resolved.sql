@@ -3,7 +3,7 @@
 with
 
 identifiers as (
-    select * from {{ ref('int_identifiers_canonical') }} where is_valid
+    select * from {{ ref('int_identifiers_links_followed') }} where is_valid
 ),
 
 directory as (

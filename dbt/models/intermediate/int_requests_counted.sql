@@ -1,4 +1,4 @@
--- Each request's current state with its accounts specified and identifier tallies.
+-- Each request's current state with its accounts specified and how many valid identifiers it named.
 with
 
 requests as (
@@ -6,7 +6,7 @@ requests as (
 ),
 
 identifiers as (
-    select * from {{ ref('int_identifiers_canonical') }}
+    select * from {{ ref('int_identifiers_links_followed') }}
 ),
 
 groups as (
@@ -26,9 +26,7 @@ group_counts as (
 identifier_counts as (
     select
         request_id,
-        count(*) as identifiers_total,
-        count(*) filter (where is_valid) as identifiers_valid,
-        count(*) filter (where not is_valid) as identifiers_invalid
+        count(*) filter (where is_valid) as identifiers_valid
     from identifiers
     group by request_id
 ),
@@ -54,9 +52,7 @@ final as (
 
         -- measures
         coalesce(group_counts.accounts_specified, 0) as accounts_specified,
-        coalesce(identifier_counts.identifiers_total, 0) as identifiers_total,
-        coalesce(identifier_counts.identifiers_valid, 0) as identifiers_valid,
-        coalesce(identifier_counts.identifiers_invalid, 0) as identifiers_invalid
+        coalesce(identifier_counts.identifiers_valid, 0) as identifiers_valid
     from requests
     inner join outcomes on outcomes.outcome = requests.outcome
     left join group_counts on group_counts.request_id = requests.request_id

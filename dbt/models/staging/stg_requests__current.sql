@@ -13,7 +13,6 @@ accepted as (
 ranked as (
     select
         *,
-        count(*) over (partition by request_id) as event_count,
         row_number() over (
             partition by request_id
             order by updated_at desc, file_index desc, line_number desc
@@ -43,8 +42,7 @@ final as (
 
         -- provenance of the chosen event
         file_name,
-        line_number,
-        event_count
+        line_number
     from ranked
     where recency_rank = 1
 )

@@ -44,7 +44,7 @@ final as (
 
         -- identifier as written
         typed.item_text as raw_value,
-        hints.hinted_kind as hint,
+        hints.hinted_kind,
         case
             when typed.item_type not in ('VARCHAR', 'OBJECT') then 'item is not a string or object'
             when typed.item_text is null then 'object without a string value'

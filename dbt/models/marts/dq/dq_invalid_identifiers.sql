@@ -3,7 +3,7 @@
 with
 
 identifiers as (
-    select * from {{ ref('int_identifiers_canonical') }}
+    select * from {{ ref('int_identifiers_links_followed') }}
 ),
 
 requests as (

@@ -14,7 +14,7 @@ requests as (
 ),
 
 identifiers as (
-    select * from {{ ref('int_identifiers_canonical') }}
+    select * from {{ ref('int_identifiers_links_followed') }}
 ),
 
 resolved as (

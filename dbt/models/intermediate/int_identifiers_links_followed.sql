@@ -30,7 +30,7 @@ as_written as (
     from identifiers
     left join classified
         on classified.raw_value = identifiers.raw_value
-        and classified.hint is not distinct from identifiers.hint
+        and classified.hinted_kind is not distinct from identifiers.hinted_kind
         and classified.region is not distinct from identifiers.country_code
         and not classified.is_short_link_target
 ),
@@ -63,7 +63,6 @@ final as (
         case when as_written.item_error is null then as_written.surface_form end as surface_form,
         coalesce(as_written.item_error, as_written.invalid_reason) as invalid_reason,
         as_written.item_error is null and as_written.kind <> 'invalid' as is_valid,
-        link_targets.code is not null as is_resolved_short_link,
 
         -- what it is, after following short links
         case when as_written.item_error is null and as_written.kind <> 'invalid'
