@@ -9,6 +9,7 @@ from pathlib import Path
 
 import duckdb
 
+from dagster_project.partitions import period_value
 from dagster_project.publication import write_file
 
 HEADER = (
@@ -18,14 +19,6 @@ HEADER = (
 )
 
 _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
-
-
-def period_value(period: str) -> str:
-    """'2023-H2' -> 'Jul-Dec 2023'."""
-    match = re.fullmatch(r"(\d{4})-H([12])", period)
-    if not match:
-        raise ValueError(f"not a period: {period!r} (expected YYYY-H1 or YYYY-H2)")
-    return ("Jan-Jun " if match.group(2) == "1" else "Jul-Dec ") + match.group(1)
 
 
 def safe_cell(value: str) -> str:

@@ -1,24 +1,42 @@
-"""Half-year partitions: one partition per reporting period, keyed by its first day."""
+"""The period rule, on the Python side, and the half-year partitions it makes.
+
+A period is a half-year named like 2023-H2 (H1 = January to June), of received_at in UTC; the
+first is the one of dbt's var `first_reported_day` (dbt/dbt_project.yml, read here); names sort
+in time order as text. Each period is one partition, keyed by its first day. The SQL side of the
+same rule is dbt/macros/periods.sql.
+"""
 
 from __future__ import annotations
 
 import re
 from datetime import date, datetime, timedelta, timezone
 
+import yaml
 from dagster import TimeWindowPartitionsDefinition
 
-FIRST_PERIOD = "2019-H1"
+from dagster_project.dbt_project import DBT_PROJECT_DIR
+
 PERIOD_PATTERN = re.compile(r"^(\d{4})-H([12])$")
+FIRST_DAY = date.fromisoformat(
+    str(yaml.safe_load((DBT_PROJECT_DIR / "dbt_project.yml").read_text())["vars"]["first_reported_day"]))
 
 # Partition keys are the periods' first days (2023-07-01 is 2023-H2); end_offset=1 adds
 # the half-year in progress, so data that arrives early still has a partition.
 half_year_partitions = TimeWindowPartitionsDefinition(
     cron_schedule="0 0 1 1,7 *",
-    start="2019-01-01",
+    start=FIRST_DAY.isoformat(),
     fmt="%Y-%m-%d",
     timezone="UTC",
     end_offset=1,
 )
+
+
+def period_value(period: str) -> str:
+    """'2023-H2' -> 'Jul-Dec 2023' (as the export and the pages name it)."""
+    match = PERIOD_PATTERN.match(period)
+    if not match:
+        raise ValueError(f"not a period: {period!r} (expected YYYY-H1 or YYYY-H2)")
+    return ("Jan-Jun " if match.group(2) == "1" else "Jul-Dec ") + match.group(1)
 
 
 def period_to_partition_key(period: str) -> str:
@@ -44,7 +62,11 @@ def period_of(moment: date | datetime) -> str:
     return f"{moment.year}-H{1 if moment.month <= 6 else 2}"
 
 
+FIRST_PERIOD = period_of(FIRST_DAY)
+
+
 def previous_period(period: str) -> str:
+    """'2023-H1' -> '2022-H2'."""
     year, half = int(period[:4]), int(period[-1])
     return f"{year - 1}-H2" if half == 1 else f"{year}-H1"
 

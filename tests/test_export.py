@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from dagster_project.export import period_value, safe_cell
+from dagster_project.export import safe_cell
+from dagster_project.partitions import period_value
 
 
 @pytest.mark.parametrize(("period", "expected"), [("2023-H1", "Jan-Jun 2023"), ("2023-H2", "Jul-Dec 2023")])

@@ -1,8 +1,40 @@
-{#- First and last day of a half-year period named like '2023-H2'. -#}
+{#- The period rule, on the SQL side (its Python side: dagster_project/partitions.py). A period
+    is a half-year named like '2023-H2' (H1 = January to June), of received_at in UTC; the first
+    is the one of var('first_reported_day'). Period names sort in time order as text. -#}
+{% macro period_of(moment) -%}
+    year({{ moment }})::varchar || '-H' || case when month({{ moment }}) <= 6 then '1' else '2' end
+{%- endmacro %}
+
+{#- First and last day of a period. -#}
 {% macro period_start(period) -%}
     make_date(cast(split_part({{ period }}, '-H', 1) as integer), case when split_part({{ period }}, '-H', 2) = '1' then 1 else 7 end, 1)
 {%- endmacro %}
 
 {% macro period_end(period) -%}
     make_date(cast(split_part({{ period }}, '-H', 1) as integer), case when split_part({{ period }}, '-H', 2) = '1' then 6 else 12 end, case when split_part({{ period }}, '-H', 2) = '1' then 30 else 31 end)
+{%- endmacro %}
+
+{#- 'Jan-Jun 2023' / 'Jul-Dec 2023' for a period named like '2023-H2'. -#}
+{% macro period_value(period) -%}
+    case when split_part({{ period }}, '-H', 2) = '1' then 'Jan-Jun ' else 'Jul-Dec ' end || split_part({{ period }}, '-H', 1)
+{%- endmacro %}
+
+{#- The periods a run materialises: IRR_PERIOD_FROM and IRR_PERIOD_TO (e.g. 2023-H1, 2024-H2),
+    set by the Dagster asset for its partitions; without them, every period. Period names sort
+    in time order as text. Read only when executing, never while parsing, so a new range does
+    not make dbt parse the project again (vars and parse-time environment variables would). -#}
+{% macro in_run_periods(column) -%}
+    {%- if execute -%}
+        {{ column }} between '{{ env_var("IRR_PERIOD_FROM", "0000-H1") }}' and '{{ env_var("IRR_PERIOD_TO", "9999-H2") }}'
+    {%- else -%}
+        true
+    {%- endif -%}
+{%- endmacro %}
+
+{#- Pre-hook of the per-period marts: remove the run's periods before they are inserted
+    again, so a re-run replaces exactly those periods and leaves every other one alone. -#}
+{% macro delete_run_periods(column='period') -%}
+    {% if is_incremental() %}
+        delete from {{ this }} where {{ in_run_periods(column) }}
+    {% endif %}
 {%- endmacro %}

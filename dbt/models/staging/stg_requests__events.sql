@@ -154,8 +154,7 @@ final as (
         updated_at_utc as updated_at,
         received_at_utc as received_at,
         -- reporting period of received_at (H1 = January to June)
-        year(received_at_utc)::varchar || '-H' || case when month(received_at_utc) <= 6 then '1' else '2' end
-            as period,
+        {{ period_of('received_at_utc') }} as period,
 
         -- identifiers, still as JSON
         identifiers_json,
