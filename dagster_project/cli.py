@@ -336,8 +336,6 @@ def _first(exc: BaseException) -> str:
 
 
 def _run_jobs(paths, period: str | None, echo: TextIO, started: float, full_refresh: bool = False) -> dict:
-    import duckdb
-
     from dagster_project.instance import dagster_home, irr_instance
 
     prepare_manifest()
@@ -348,7 +346,7 @@ def _run_jobs(paths, period: str | None, echo: TextIO, started: float, full_refr
     with irr_instance(paths) as instance:
         progress = Progress(instance, echo)
         loaded = progress.execute(_resolved(irr_load_job))
-        with duckdb.connect(str(paths.warehouse_db), read_only=True) as con:
+        with paths.connect(read_only=True) as con:
             found = [r[0] for r in con.execute(
                 "select distinct period from staging.stg_requests__current order by period"
             ).fetchall()]
@@ -372,10 +370,8 @@ def _resolved(job):
 
 
 def _print_summary(outcome: dict) -> None:
-    import duckdb
-
     paths = outcome["paths"]
-    with duckdb.connect(str(paths.report_db), read_only=True) as con:
+    with paths.connect(paths.report_db, read_only=True) as con:
         rows = con.execute(
             "select period, countries, total_requests, legal_requests, emergency_requests, "
             "preservation_requests from reporting.information_requests_global order by period"

@@ -1,4 +1,5 @@
-"""Resources: where the raw drop, the warehouse and the exports live, and the one writer of a warehouse."""
+"""Resources: where the raw drop, the warehouse and the exports live, connections to the
+warehouse, and the one writer of a warehouse."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
+import duckdb
 from dagster import ConfigurableResource, InitResourceContext
 from pydantic import PrivateAttr
 
@@ -64,6 +66,17 @@ class IrrPaths(ConfigurableResource):
     def dbt_target_path(self) -> Path:
         """dbt's artifacts, logs and partial-parse state for this warehouse (one folder, reused)."""
         return self.warehouse_path / "dbt"
+
+    def connect(self, database: Optional[Path] = None, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+        """A DuckDB connection to the warehouse, or to `database` (a staged report.duckdb): every
+        asset, sensor and the CLI connect here. Use it as a context manager, so it closes.
+
+        dbt's own connection to the warehouse is configured in dbt/profiles.yml.
+        """
+        path = database or self.warehouse_db
+        if not read_only:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        return duckdb.connect(str(path), read_only=read_only)
 
     def setup_for_execution(self, context: InitResourceContext) -> None:
         run_id = context.run.run_id if context.run else "?"

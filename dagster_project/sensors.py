@@ -122,7 +122,7 @@ def periods_of_changed_drop(context: RunStatusSensorContext):
     if CHANGED_TAG not in run.tags:
         return SkipReason("not a load requested by raw_drop_changed")
     changed = json.loads(run.tags[CHANGED_TAG])
-    with duckdb.connect(str(IrrPaths().warehouse_db), read_only=True) as con:
+    with IrrPaths().connect(read_only=True) as con:
         periods = touched_periods(con, changed)
     if not periods:
         return SkipReason("the changed files touch no period")

@@ -1,6 +1,5 @@
 """The run's data-quality account as asset metadata in the Dagster UI (counts only, no identifiers)."""
 
-import duckdb
 from dagster import AssetExecutionContext, AssetKey, MaterializeResult, MetadataValue, asset
 
 from dagster_project.resources import IrrPaths
@@ -10,7 +9,7 @@ from dagster_project.resources import IrrPaths
        kinds={"duckdb"})
 def data_quality_account(context: AssetExecutionContext, paths: IrrPaths) -> MaterializeResult:
     """Lines read, accepted and quarantined, requests by state, identifiers by kind and why invalid."""
-    with duckdb.connect(str(paths.warehouse_db), read_only=True) as con:
+    with paths.connect(read_only=True) as con:
         rows = con.execute("select section, item, value from dq.dq_run_summary order by section, item").fetchall()
     sections: dict[str, list[tuple[str, int]]] = {}
     for section, item, value in rows:

@@ -1,22 +1,15 @@
 """Assets that load the raw drop into the warehouse's `raw` schema (the dbt sources)."""
 
-
-import duckdb
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
 from dagster_project.raw_drop import load_directory_table, load_request_lines
 from dagster_project.resources import IrrPaths
 
 
-def _connect(paths: IrrPaths) -> duckdb.DuckDBPyConnection:
-    paths.warehouse_path.mkdir(parents=True, exist_ok=True)
-    return duckdb.connect(str(paths.warehouse_db))
-
-
 @asset(key_prefix="raw", name="request_lines", group_name="raw", kinds={"duckdb"})
 def raw_request_lines(context: AssetExecutionContext, paths: IrrPaths) -> MaterializeResult:
     """Every line of `requests/*.jsonl[.gz]`, with file name and line number, as text."""
-    with _connect(paths) as con:
+    with paths.connect() as con:
         per_file = load_request_lines(con, paths.raw_path)
     table = "\n".join(f"| {name} | {count} |" for name, count in per_file.items())
     return MaterializeResult(
@@ -34,7 +27,7 @@ def _directory_asset(table: str, description: str):
         description=description,
     )
     def _load(paths: IrrPaths) -> MaterializeResult:
-        with _connect(paths) as con:
+        with paths.connect() as con:
             rows = load_directory_table(con, paths.raw_path, table)
         return MaterializeResult(metadata={"rows": rows})
 
