@@ -227,11 +227,19 @@ class Progress:
             self.print(label, detail, entry.timestamp - step["start"])
 
 
+# dbt's words when a table of the warehouse has the columns of an earlier irr (a seed or an
+# incremental model changed): a migration, which `irr run --full-refresh` is
+_SCHEMA_CHANGED = ("out of sync", "Failure in seed")
+
+
 def _failure_reason(result) -> str:
     for event in result.all_events:
         if event.is_step_failure:
             error = event.step_failure_data.error
-            return f"{event.step_key}: {_one_line(error)}"
+            reason = f"{event.step_key}: {_one_line(error)}"
+            if any(words in str(error) or words in reason for words in _SCHEMA_CHANGED):
+                reason += " (a table of the warehouse has the columns of an earlier irr: run `irr run --full-refresh` once)"
+            return reason
     return "the run failed"
 
 
@@ -345,7 +353,8 @@ def _run_jobs(paths, period: str | None, echo: TextIO, started: float, full_refr
 
     with irr_instance(paths) as instance:
         progress = Progress(instance, echo)
-        loaded = progress.execute(_resolved(irr_load_job))
+        refresh = {FULL_REFRESH_TAG: "true"} if full_refresh else {}
+        loaded = progress.execute(_resolved(irr_load_job), tags=refresh)
         with paths.connect(read_only=True) as con:
             found = [r[0] for r in con.execute(
                 "select distinct period from staging.stg_requests__current order by period"
@@ -356,7 +365,7 @@ def _run_jobs(paths, period: str | None, echo: TextIO, started: float, full_refr
             raise RunFailed(f"period {period} has no requests in the drop (periods found: {', '.join(found)})")
         wanted = [period] if period else found
         progress.print("periods", ", ".join(wanted))
-        tags = period_range_tags(wanted[0], wanted[-1]) | ({FULL_REFRESH_TAG: "true"} if full_refresh else {})
+        tags = period_range_tags(wanted[0], wanted[-1]) | refresh
         result = progress.execute(_resolved(irr_periods_job), tags=tags)
     return {"paths": paths, "run_ids": [loaded.run_id, result.run_id], "periods": wanted,
             "metadata": progress.metadata, "dagster_home": dagster_home(paths),

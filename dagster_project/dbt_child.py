@@ -19,7 +19,10 @@ PR_SET_PDEATHSIG = 1
 
 
 def main() -> None:
-    parent = os.getppid()
+    # the process that started us, as it said (IRR_DBT_PARENT); else whoever is our parent now.
+    # Read from the environment because the parent may die while this interpreter starts, and
+    # our parent would then already be the reaper.
+    parent = int(os.environ.get("IRR_DBT_PARENT") or os.getppid())
     try:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     except (OSError, AttributeError):  # not Linux: dbt runs as before

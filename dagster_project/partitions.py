@@ -19,6 +19,8 @@ from dagster_project.dbt_project import DBT_PROJECT_DIR
 PERIOD_PATTERN = re.compile(r"^(\d{4})-H([12])$")
 FIRST_DAY = date.fromisoformat(
     str(yaml.safe_load((DBT_PROJECT_DIR / "dbt_project.yml").read_text())["vars"]["first_reported_day"]))
+if (FIRST_DAY.month, FIRST_DAY.day) not in ((1, 1), (7, 1)):
+    raise ValueError(f"dbt_project.yml: first_reported_day {FIRST_DAY} is not the first day of a half-year")
 
 # Partition keys are the periods' first days (2023-07-01 is 2023-H2); end_offset=1 adds
 # the half-year in progress, so data that arrives early still has a partition.

@@ -79,6 +79,18 @@ def run_versions(con: duckdb.DuckDBPyConnection, periods: list[str], run_id: str
     return [Publication(period, version, restated, changed=is_new) for period, version, is_new, restated in rows]
 
 
+HISTORY_TABLES = ("report_versions", "information_requests_versions", "restatements")
+
+
+def confirm_versions(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
+    """The versions `run_id` added are published: its publication was just made current. (A run
+    that dies before this has them confirmed by the next build, macros/history.sql.)"""
+    con.execute("begin")
+    for table in HISTORY_TABLES:
+        con.execute(f"update history.{table} set is_published = true where run_id = ? and not is_published", [run_id])
+    con.execute("commit")
+
+
 def drift(con: duckdb.DuckDBPyConnection, periods: list[str], threshold: float) -> list[str]:
     """Periods whose resolution share or accounts per request moved more than `threshold`
     (relative) from their last published version, each described in a few words."""

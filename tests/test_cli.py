@@ -78,14 +78,29 @@ def test_run_twice_gives_byte_identical_export_equal_tables_and_no_new_version(d
     assert {"run_results.json", "manifest.json", "compiled", "dbt.log"} <= {
         p.name for p in (tmp_path / "one" / "wh" / "dbt").iterdir()}
 
-    # a warehouse built before a report column existed (the schema changed): the incremental
-    # marts refuse it; --full-refresh rebuilds them, every period, to the same figures
+    # every version a run added is confirmed with its publication
+    with duckdb.connect(str(tmp_path / "one" / "wh" / "warehouse.duckdb"), read_only=True) as con:
+        assert con.execute("select count(*), count(*) filter (where is_published) "
+                           "from history.report_versions").fetchone() == (2, 2)
+
+    # a warehouse of an earlier irr: a seed with another column, a report table without one, the
+    # table of a renamed model. A plain run stops and says what to do; --full-refresh rebuilds
+    # every table, every period, to the same figures, and drops the retired table
     with duckdb.connect(str(tmp_path / "one" / "wh" / "warehouse.duckdb")) as con:
         con.execute("alter table reporting.information_requests drop column legal_requests_nondisclosure_order")
+        con.execute("alter table reference.request_types add column request_type_label varchar")
+        con.execute("create table intermediate.int_identifiers_canonical as select 'jane.doe' as canonical_value")
+    stopped = irr(["run"], drop, tmp_path / "one")
+    assert stopped.returncode == 1
+    [reason] = stopped.stderr.splitlines()
+    assert reason.startswith("irr: run failed: ") and reason.endswith("run `irr run --full-refresh` once)"), reason
     refreshed = irr(["run", "--full-refresh"], drop, tmp_path / "one")
     assert refreshed.returncode == 0, refreshed.stderr[-2000:]
     assert _report_tables(tmp_path / "one" / "wh") == tables
     assert "versions       no new version; unchanged 2023-H2 v1, 2024-H1 v1" in refreshed.stdout
+    with duckdb.connect(str(tmp_path / "one" / "wh" / "warehouse.duckdb"), read_only=True) as con:
+        assert not con.execute("select count(*) from duckdb_tables() "
+                               "where table_name = 'int_identifiers_canonical'").fetchone()[0]
 
 
 def test_full_refresh_of_one_period_is_refused(drop, tmp_path):

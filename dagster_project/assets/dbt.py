@@ -58,7 +58,9 @@ def _build(context: AssetExecutionContext, dbt: DbtCliResource, paths: IrrPaths,
     # dbt's unit tests check the models' logic on fixed rows: run by the test suite
     # (tests/test_end_to_end.py), not by every production build
     os.environ.update({"IRR_WAREHOUSE_DB": str(paths.warehouse_db), "DBT_USE_COLORS": "false", "DO_NOT_TRACK": "1",
-                       "DBT_EXCLUDE_RESOURCE_TYPES": "unit_test", **env})
+                       "DBT_EXCLUDE_RESOURCE_TYPES": "unit_test",
+                       # irr-dbt checks that this process is still its parent (dbt_child.py)
+                       "IRR_DBT_PARENT": str(os.getpid()), **env})
     args = ["build", *(["--full-refresh"] if context.run.tags.get(FULL_REFRESH_TAG) == "true" else [])]
     yield from dbt.cli(args, context=context, target_path=paths.dbt_target_path).stream()
 

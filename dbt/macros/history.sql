@@ -11,14 +11,16 @@
 {%- endmacro %}
 
 {#- Pre-hooks of the history models. A version is pending until its run's publication is made
-    current (the `publication` asset switches it after this build). Before a run adds its own,
-    the pending rows of the run whose publication is current are confirmed (it died between its
-    switch and the next run) and those of any other run are removed (it died or failed before
-    its switch): version numbers stay consecutive and a version exists only once published. -#}
+    current: the `publication` asset confirms it right after the switch. Before a run adds its
+    own, what a run that died left pending is settled: confirmed if its publication is current
+    (it died between its switch and its confirmation), removed otherwise (it died or failed
+    before its switch), so version numbers stay consecutive and a version exists only once
+    published. Without a run's settings (a dbt build by hand) nothing is confirmed. -#}
 {% macro confirm_current_publication() -%}
     {%- if is_incremental() -%}
         update {{ this }} set is_published = true
         where not is_published and run_id = {{ run_setting('IRR_CURRENT_PUBLICATION') }}
+            and {{ run_setting('IRR_CURRENT_PUBLICATION') }} <> ''
     {%- endif -%}
 {%- endmacro %}
 
@@ -106,6 +108,27 @@
                 drop table reporting.report_versions;
             {%- endcall -%}
             {%- do adapter.commit() -%}
+            {#- tell dbt's relation cache, so a model built in this same invocation sees them -#}
+            {%- for name in ['report_versions', 'information_requests_versions', 'restatements'] -%}
+                {%- do adapter.cache_dropped(api.Relation.create(database=target.database, schema='reporting', identifier=name, type='table')) -%}
+                {%- do adapter.cache_added(api.Relation.create(database=target.database, schema='history', identifier=name, type='table')) -%}
+            {%- endfor -%}
         {%- endif -%}
+    {%- endif -%}
+{% endmacro %}
+
+{#- on-run-start: tables of models that were renamed or removed, which dbt never drops itself.
+    int_identifiers_canonical (now int_identifiers_links_followed) holds canonical identifiers:
+    personal data that must not outlive its model. -#}
+{% macro drop_retired_relations() %}
+    {%- if execute -%}
+        {%- for schema, name in [('intermediate', 'int_identifiers_canonical')] -%}
+            {%- set found = adapter.get_relation(database=target.database, schema=schema, identifier=name) -%}
+            {%- if found is not none -%}
+                {%- do log('dropping ' ~ schema ~ '.' ~ name ~ ', a table of an earlier irr', info=true) -%}
+                {%- do adapter.drop_relation(found) -%}
+                {%- do adapter.commit() -%}
+            {%- endif -%}
+        {%- endfor -%}
     {%- endif -%}
 {% endmacro %}

@@ -40,8 +40,9 @@ final as (
         figures.*
     from figures
     left join versions on versions.period = figures.period
-    where versions.version is null
-        or figures.period in (select period from changed)
+    -- a dbt build by hand (no run) adds no version
+    where {{ run_setting('IRR_RUN_ID') }} <> ''
+        and (versions.version is null or figures.period in (select period from changed))
 )
 
 select * from final
