@@ -6,8 +6,11 @@ sorted and filtered by a few lines of inline JavaScript.
 
 from __future__ import annotations
 
+import functools
 import html
 import io
+import re
+from importlib import resources
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,13 +32,20 @@ plt.rcParams.update({
     "axes.spines.right": False,
 })
 COLORS = {"legal": "#1f5f8b", "emergency": "#d1495b", "preservation": "#8d99ae"}
+# the outcomes of contract 1.1, in the order of the stacked bars, and their colours
+OUTCOME_COLORS = {"disclosed": "#1f5f8b", "not_disclosed": "#7fa7c9", "rejected": "#d1495b",
+                  "withdrawn": "#e9a3ad", "preserved": "#8d99ae", "pending": "#e3c567"}
+NO_VALUE = "\u2014"  # an em dash: no requests, so no figure
 MIN_REQUESTS_FOR_RATE = 10
 TOP_COUNTRIES = 15
+TOP_AGENCIES = 3
 
 def country_columns() -> list[tuple[str, str, str]]:
     """The country table: the name, the measures declared for the HTML in dbt, distinct accounts."""
     return [("country_name", "Country", "text"), *html_columns(),
-            ("distinct_accounts", "Distinct accounts", "count")]
+            ("distinct_accounts", "Distinct accounts", "count"),
+            ("total_requests_change_share", "Requests vs. previous half-year", "share_change"),
+            ("legal_disclosure_rate_change", "Legal disclosed vs. previous half-year", "rate_change")]
 
 DEFINITIONS = [
     ("Legal requests", "Requests for user data made under a legal process such as a subpoena, court "
@@ -66,11 +76,24 @@ class Page:
 
 
 def _fmt_count(value) -> str:
-    return "–" if value is None else f"{int(value):,}"
+    return NO_VALUE if value is None else f"{int(value):,}"
 
 
 def _fmt_rate(value) -> str:
-    return "–" if value is None else f"{100 * float(value):.1f}%"
+    return NO_VALUE if value is None else f"{100 * float(value):.1f}%"
+
+
+def country_terms() -> dict[str, list[str]]:
+    """Every alias of each country (seeds/country_aliases.csv), for the table's filter."""
+    import csv
+
+    from dagster_project.dbt_project import SEEDS_DIR
+
+    terms: dict[str, list[str]] = {}
+    with (SEEDS_DIR / "country_aliases.csv").open(encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            terms.setdefault(row["country_code"], []).append(row["alias"].strip().lower())
+    return terms
 
 
 def _rows(con: duckdb.DuckDBPyConnection, sql: str, params=()) -> list[dict]:
@@ -140,14 +163,14 @@ def chart_periods(global_rows: list[dict]) -> str:
                  width=width, color=COLORS[kind], label=kind.title())
     left.set_xticks(range(len(periods)), periods)
     left.set_ylabel("Requests")
-    left.legend(frameon=False, fontsize=8)
+    left.legend(frameon=False, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=3)
     for kind in ("legal", "emergency"):
         values = [None if r[f"{kind}_disclosure_rate"] is None else 100 * r[f"{kind}_disclosure_rate"]
                   for r in global_rows]
         right.plot(periods, values, marker="o", color=COLORS[kind], label=f"{kind.title()}: some data disclosed")
     right.set_ylim(0, 100)
     right.set_ylabel("%")
-    right.legend(frameon=False, fontsize=8)
+    right.legend(frameon=False, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2)
     alt = "Every published period: " + "; ".join(
         f"{r['period']}: legal {r['legal_requests']:,}, emergency {r['emergency_requests']:,}, preservation "
         f"{r['preservation_requests']:,}; legal disclosed {_fmt_rate(r['legal_disclosure_rate'])}, emergency "
@@ -155,9 +178,84 @@ def chart_periods(global_rows: list[dict]) -> str:
     return _figure("periods", "Requests by type and disclosure rates, every published period", _svg(fig), alt)
 
 
-def _table(rows: list[dict], columns, table_id: str, caption: str) -> str:
+def chart_outcomes(rows: list[dict]) -> str:
+    """One 100 % bar per request type, split by outcome (shares of all the type's requests)."""
+    types = [t for t in ("legal", "emergency", "preservation") if any(r["request_type"] == t for r in rows)]
+    share = {(r["request_type"], r["outcome"]): r for r in rows}
+    fig, ax = plt.subplots(figsize=(7, 0.5 * len(types) + 1.2))
+    left = [0.0] * len(types)
+    for outcome, color in OUTCOME_COLORS.items():
+        values = [100 * (share.get((t, outcome)) or {}).get("share_of_requests", 0.0) for t in types]
+        ax.barh([t.title() for t in types][::-1], values[::-1], left=left[::-1], color=color,
+                label=outcome.replace("_", " "))
+        left = [a + b for a, b in zip(left, values)]
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("% of the type's requests")
+    ax.legend(frameon=False, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.35), ncol=6)
+    alt = "Outcome of the requests, by type: " + "; ".join(
+        f"{t.title()}: " + ", ".join(
+            f"{o.replace('_', ' ')} {_fmt_rate(share[(t, o)]['share_of_requests'])} ({share[(t, o)]['requests']:,})"
+            for o in OUTCOME_COLORS if (t, o) in share)
+        for t in types)
+    return _figure("outcomes", "Outcome of the requests, by type (all countries)", _svg(fig), alt)
+
+
+NUM_CLASS = ' class="num"'
+
+
+# the world map's shades, lightest for the fewest requests; countries without requests in grey
+MAP_SHADES = ("#dbe7f1", "#a9c6de", "#6f9fc6", "#3b76a8", "#1f4e79")
+MAP_EMPTY = "#eeeeee"
+
+
+@functools.cache
+def _world_shapes() -> tuple[tuple[str, str], ...]:
+    """(ISO alpha-2 code, SVG path data) of every country of the world map that ships with the
+    package pygal_maps_world (drawn offline: nothing is fetched)."""
+    text = (resources.files("pygal_maps_world") / "worldmap.svg").read_text(encoding="utf-8")
+    shapes = []
+    for code, body in re.findall(r'<g class="([a-z]{2}) country map-element">(.*?)</g>', text, re.S):
+        data = " ".join(re.findall(r'\sd="([^"]+)"', body))
+        # one decimal is enough at this size (rounded, so relative moves do not drift)
+        shapes.append((code.upper(), re.sub(r"-?\d+\.\d{2,}", lambda m: f"{float(m.group()):.1f}", data)))
+    return tuple(shapes)
+
+
+def chart_map(rows: list[dict]) -> str:
+    """Total requests per country on a world map, shaded by quintile of the period's countries."""
+    totals = {r["country_code"]: r for r in rows}
+    ordered = sorted(r["total_requests"] for r in rows)
+    # upper bounds of the shades: the quintiles of the countries' totals
+    bounds = [ordered[min(len(ordered) - 1, (len(ordered) * (i + 1)) // len(MAP_SHADES))] for i in range(len(MAP_SHADES))]
+
+    def shade(total: int) -> str:
+        return next(c for c, bound in zip(MAP_SHADES, bounds) if total <= bound or bound == bounds[-1])
+
+    paths = []
+    for code, data in _world_shapes():
+        row = totals.get(code)
+        fill = shade(row["total_requests"]) if row else MAP_EMPTY
+        label = f"{row['country_name']}: {row['total_requests']:,} requests" if row else ""
+        title = f"<title>{html.escape(label)}</title>" if label else ""
+        paths.append(f'<path fill="{fill}" d="{data}">{title}</path>')
+    legend, low = [], 1
+    for color, bound in zip(MAP_SHADES, bounds):
+        if bound < low:
+            continue
+        legend.append(f'<span class="key"><i style="background:{color}"></i>{low:,}{"" if bound == low else f"–{bound:,}"}</span>')
+        low = bound + 1
+    legend.append(f'<span class="key"><i style="background:{MAP_EMPTY}"></i>no requests</span>')
+    svg = ('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 2475 1388" class="map" stroke="#fff" stroke-width="0.6">'
+           + "".join(paths) + "</svg>")
+    alt = "Total requests by country: " + "; ".join(
+        f"{r['country_name']} {r['total_requests']:,}" for r in sorted(rows, key=lambda r: (-r["total_requests"], r["country_name"])))
+    return _figure("map", "Total requests by country", svg + f'<p class="legend">{"".join(legend)}</p>', alt)
+
+
+def _table(rows: list[dict], columns, table_id: str, caption: str, terms: dict[str, list[str]] | None = None) -> str:
     head = "".join(
-        f'<th scope="col" data-type="{kind}"><button type="button">{html.escape(label)}</button></th>'
+        f'<th scope="col" data-type="{kind}"{"" if kind == "text" else NUM_CLASS}>'
+        f'<button type="button">{html.escape(label)}</button></th>'
         for _, label, kind in columns
     )
     body = []
@@ -168,12 +266,18 @@ def _table(rows: list[dict], columns, table_id: str, caption: str) -> str:
             if kind == "text":
                 cells.append(f'<td data-value="{html.escape(str(value))}">{html.escape(str(value))}</td>')
             else:
-                shown = _fmt_rate(value) if kind == "rate" else _fmt_count(value)
+                shown = _fmt_value(value, kind)
                 sort = "" if value is None else repr(float(value))
                 cells.append(f'<td class="num" data-value="{sort}">{shown}</td>')
-        body.append("<tr>" + "".join(cells) + "</tr>")
-    return (f'<table id="{table_id}" class="sortable"><caption>{html.escape(caption)}</caption>'
-            f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>")
+        # what the filter matches: the name, the code, every alias of the country
+        found = []
+        if terms is not None:
+            found = [str(row["country_name"]).lower(), str(row["country_code"]).lower(),
+                     *terms.get(row["country_code"], [])]
+        attrs = f' data-terms="{html.escape("|".join(dict.fromkeys(found)))}"' if found else ""
+        body.append(f"<tr{attrs}>" + "".join(cells) + "</tr>")
+    return (f'<div class="table-wrap"><table id="{table_id}" class="sortable"><caption>{html.escape(caption)}</caption>'
+            f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>")
 
 
 SCRIPT = """
@@ -181,7 +285,9 @@ SCRIPT = """
   function sortTable(table, index, type, th) {
     var body = table.tBodies[0];
     var rows = Array.prototype.slice.call(body.rows);
-    var ascending = th.getAttribute('aria-sort') !== 'ascending';
+    // the first click sorts names A-Z and figures largest first; the next reverses
+    var current = th.getAttribute('aria-sort');
+    var ascending = current ? current !== 'ascending' : type === 'text';
     rows.sort(function (a, b) {
       var x = a.cells[index].getAttribute('data-value'), y = b.cells[index].getAttribute('data-value');
       var c;
@@ -210,7 +316,11 @@ SCRIPT = """
       var rows = document.getElementById('countries').tBodies[0].rows;
       var shown = 0;
       Array.prototype.forEach.call(rows, function (row) {
-        var match = row.cells[0].textContent.toLowerCase().indexOf(needle) !== -1;
+        // a name, code or alias that starts with what was typed, or a word of the name that does
+        var terms = (row.getAttribute('data-terms') || row.cells[0].textContent.toLowerCase()).split('|');
+        var match = needle === '' || terms.some(function (term) {
+          return term.indexOf(needle) === 0 || term.split(/[\s,()-]+/).some(function (word) { return word.indexOf(needle) === 0; });
+        });
         row.hidden = !match;
         if (match) { shown += 1; }
       });
@@ -230,10 +340,16 @@ h1{font-size:1.8rem;margin:.2rem 0} h2{margin-top:2.2rem;border-bottom:1px solid
 table{border-collapse:collapse;width:100%;font-size:.9rem;margin:.5rem 0}
 caption{text-align:left;color:#566473;padding:.3rem 0}
 th,td{padding:.35rem .5rem;border-bottom:1px solid #e6eaef;text-align:left}
-td.num{text-align:right;font-variant-numeric:tabular-nums}
+td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
+.table-wrap{overflow-x:auto;max-width:100%}
+#countries th:first-child,#countries td:first-child{position:sticky;left:0;background:#fff}
+.restated{font-size:.9rem}
 th button{all:unset;cursor:pointer;font-weight:600}
 th[aria-sort=ascending] button::after{content:" \\25B2"} th[aria-sort=descending] button::after{content:" \\25BC"}
-.chart{margin:1.2rem 0} .chart svg{max-width:100%;height:auto}
+.chart{margin:1.2rem 0} .chart svg{width:100%;height:auto}
+.legend{font-size:.85rem;color:#33414f}.key{margin-right:1rem;white-space:nowrap}
+.key i{display:inline-block;width:.9rem;height:.9rem;margin-right:.3rem;vertical-align:-.1rem;border:1px solid #ccd}
+@media (max-width:600px){main{padding:.8rem}h1{font-size:1.4rem}.tile{min-width:0;flex:1 1 40%}}
 dt{font-weight:600;margin-top:.6rem} dd{margin-left:0;color:#33414f}
 input[type=search]{padding:.4rem .6rem;font-size:1rem;width:18rem;max-width:100%}
 """
@@ -252,17 +368,35 @@ def render_period(con: duckdb.DuckDBPyConnection, period: str) -> str:
     """The report page of one period, from the published reporting tables: every figure as
     dbt computed it, formatted here."""
     countries = _rows(con, """
-        select r.*, a.distinct_accounts
+        select r.*, a.distinct_accounts, c.total_requests_change_share, c.legal_disclosure_rate_change
         from reporting.information_requests as r
         left join reporting.information_requests_accounts as a using (period, country_code)
+        left join reporting.information_requests_change as c using (period, country_code)
         where r.period = ? order by r.total_requests desc, r.country_name""", [period])
     if not countries:
         raise ValueError(f"no requests in period {period}")
     totals = _rows(con, "select * from reporting.information_requests_global where period = ?", [period])[0]
     history = _rows(con, "select * from reporting.information_requests_global order by period")
-    published = con.execute(
-        "select max(published_at) from reporting.report_versions where period = ?", [period]
-    ).fetchone()[0]
+    version = _rows(con, "select version, published_at from reporting.report_versions where period = ? "
+                         "order by version desc limit 1", [period])
+    restated = _rows(con, """
+        select r.country_code, coalesce(c.country_name, r.country_code) as country_name, r.metric,
+               r.old_value, r.new_value
+        from reporting.restatements as r
+        left join (select distinct country_code, country_name from reporting.information_requests) as c
+            using (country_code)
+        where r.period = ? and r.version = (select max(version) from reporting.report_versions where period = ?)
+        order by country_name, r.metric""", [period, period])
+    every_period = _rows(con, "select * from reporting.information_requests where country_code in "
+                              "(select country_code from reporting.information_requests where period = ?) "
+                              "order by country_name, period", [period])
+    agencies = _rows(con, """
+        select country_name, agency, any_value(agency_requests) as agency_requests, min(agency_rank) as agency_rank
+        from reporting.information_requests_by_agency
+        where period = ? and agency_rank <= ?
+        group by country_name, agency order by country_name, agency_rank""", [period, TOP_AGENCIES])
+    outcomes = _rows(con, "select * from reporting.information_requests_by_outcome_global where period = ? "
+                          "order by request_type, outcome", [period])
     processes = _rows(con, """
         select * from reporting.information_requests_by_legal_process_global
         where period = ? order by requests desc, legal_process""", [period])
@@ -270,7 +404,23 @@ def render_period(con: duckdb.DuckDBPyConnection, period: str) -> str:
                    [period])
 
     label = period_value(period)
-    published_text = published.date().isoformat() if published is not None else "not yet published"
+    if version:
+        published_text = (f"version {version[0]['version']}, published "
+                          f"{version[0]['published_at'].date().isoformat()}")
+    else:
+        published_text = "not yet published"
+    formats = {m: kind for m, _, kind in country_columns()}
+    if restated:
+        items = "".join(
+            f"<li>{html.escape(r['country_name'])}: {html.escape(r['metric'].replace('_', ' '))} "
+            f"{_fmt_value(r['old_value'], formats.get(r['metric']))} &rarr; "
+            f"{_fmt_value(r['new_value'], formats.get(r['metric']))}</li>" for r in restated)
+        restated_html = (f'<details class="restated"><summary>This version restates {len(restated)} '
+                         f'published figure{"s" if len(restated) != 1 else ""}</summary><ul>{items}</ul></details>')
+    elif version and version[0]["version"] > 1:
+        restated_html = "<p class=\"restated\">This version restates no figure.</p>"
+    else:
+        restated_html = ""
     tiles = "".join(
         f'<div class="tile"><span>{html.escape(name)}</span><b>{value}</b></div>'
         for name, value in (
@@ -295,8 +445,9 @@ def render_period(con: duckdb.DuckDBPyConnection, period: str) -> str:
     body = f"""
 <header><p class="meta"><a href="../index.html">All periods</a></p>
 <h1>Information Requests Report: {html.escape(label)}</h1>
-<p class="meta">Period {html.escape(period)} ({totals['period_start']} to {totals['period_end']}) · published {html.escape(published_text)}
-· <a href="information_requests.csv">Download the data (CSV)</a></p></header>
+<p class="meta">Period {html.escape(period)} ({totals['period_start']} to {totals['period_end']}) · {html.escape(published_text)}
+· <a href="information_requests.csv">Download the data (CSV)</a>
+· <a href="information_requests_by_outcome.csv">Outcomes (CSV)</a></p>{restated_html}</header>
 <section aria-labelledby="about"><h2 id="about">What this report covers</h2>
 <p>This report counts the requests for user data that law enforcement agencies sent to the platform in
 {html.escape(label)}, by requesting country and kind of request, how many accounts they specified, and how
@@ -306,41 +457,115 @@ which it was received.</p></section>
 <p>Across all countries, the requests named {_fmt_count(totals['distinct_accounts'])} distinct known accounts
 (an account named in several requests of a country counts once per country).</p></section>
 <section aria-labelledby="charts"><h2 id="charts">Charts</h2>
+{chart_map(countries)}
 {chart_top_countries(countries)}
 {chart_rates(countries, 'legal')}
 {chart_rates(countries, 'emergency')}
 {chart_periods(history)}
+{chart_outcomes(outcomes)}
 </section>
 <section aria-labelledby="by-country"><h2 id="by-country">By country</h2>
-<label for="country-filter">Filter countries by name</label>
+<label for="country-filter">Filter countries by name or code</label>
 <input id="country-filter" type="search" autocomplete="off"> <span id="filter-count" aria-live="polite"></span>
-{_table(countries, country_columns(), 'countries', 'Requests by country; select a column heading to sort.')}
+{_table(countries, country_columns(), 'countries', 'Requests by country; select a column heading to sort.', country_terms())}
+</section>
+<section aria-labelledby="over-time"><h2 id="over-time">Each country over time</h2>
+<p>Every published half-year of each country of this period; select a country to open its history.</p>
+{_histories(every_period)}
+</section>
+<section aria-labelledby="agencies"><h2 id="agencies">Who asks</h2>
+{_agencies(agencies)}
 </section>
 <section aria-labelledby="processes"><h2 id="processes">By legal process</h2>
 <table id="legal-processes"><caption>All countries; processes the report does not recognise are grouped as "other".</caption>
-<thead><tr><th scope="col">Legal process</th><th scope="col">Requests</th><th scope="col">Some data disclosed</th><th scope="col">Accounts specified</th></tr></thead>
+<thead><tr><th scope="col">Legal process</th><th scope="col" class="num">Requests</th><th scope="col" class="num">Some data disclosed</th><th scope="col" class="num">Accounts specified</th></tr></thead>
 <tbody>{process_rows}</tbody></table></section>
 <section aria-labelledby="timing"><h2 id="timing">Time to outcome</h2>
 <table id="timing-table"><caption>Median days from receipt to the final outcome, for requests that have one.</caption>
-<thead><tr><th scope="col">Request type</th><th scope="col">Requests with a final outcome</th><th scope="col">Median days</th></tr></thead>
+<thead><tr><th scope="col">Request type</th><th scope="col" class="num">Requests with a final outcome</th><th scope="col" class="num">Median days</th></tr></thead>
 <tbody>{timing_rows}</tbody></table></section>
 <section aria-labelledby="definitions"><h2 id="definitions">Definitions</h2><dl>{definitions}</dl></section>
 """
     return _page(f"Information Requests Report, {label}", body, SCRIPT)
 
 
+HISTORY_COLUMNS = [("total_requests", "Total", "count"), ("legal_requests", "Legal", "count"),
+                   ("emergency_requests", "Emergency", "count"), ("preservation_requests", "Preservation", "count"),
+                   ("legal_disclosure_rate", "Legal: some data disclosed", "rate"),
+                   ("emergency_disclosure_rate", "Emergency: some data disclosed", "rate")]
+
+
+def _agencies(rows: list[dict]) -> str:
+    by_country: dict[str, list[dict]] = {}
+    for row in rows:
+        by_country.setdefault(row["country_name"], []).append(row)
+    body = "".join(
+        f'<tr><th scope="row">{html.escape(name)}</th><td>'
+        + "; ".join(f"{html.escape(a['agency'])} ({_fmt_count(a['agency_requests'])})" for a in found)
+        + "</td></tr>" for name, found in by_country.items())
+    return (f'<div class="table-wrap"><table id="agency-table"><caption>The {TOP_AGENCIES} agencies of each country '
+            "that sent the most requests (all types), with their requests; names normalised.</caption>"
+            f'<thead><tr><th scope="col">Country</th><th scope="col">Agencies</th></tr></thead><tbody>{body}</tbody></table></div>')
+
+
+def _histories(rows: list[dict]) -> str:
+    """One expandable table per country: its figures in every published period."""
+    by_country: dict[str, list[dict]] = {}
+    for row in rows:
+        by_country.setdefault(row["country_name"], []).append(row)
+    head = "".join(f'<th scope="col" class="num">{html.escape(label)}</th>' for _, label, _ in HISTORY_COLUMNS)
+    out = []
+    for name, periods in by_country.items():
+        body = "".join(
+            f'<tr><th scope="row">{html.escape(period_value(r["period"]))}</th>'
+            + "".join(f'<td class="num">{_fmt_value(r[c], kind)}</td>' for c, _, kind in HISTORY_COLUMNS)
+            + "</tr>" for r in periods)
+        out.append(f'<details class="history"><summary>{html.escape(name)}</summary><div class="table-wrap"><table>'
+                   f'<thead><tr><th scope="col">Half-year</th>{head}</tr></thead><tbody>{body}</tbody></table></div></details>')
+    return "".join(out)
+
+
 def render_index(con: duckdb.DuckDBPyConnection, export_dir: Path) -> str:
-    rows = _rows(con, "select period, total_requests, countries from reporting.information_requests_global order by period desc")
+    rows = _rows(con, """
+        select g.*, v.version, v.published_at
+        from reporting.information_requests_global as g
+        left join (select period, max(version) as version, max(published_at) as published_at
+                   from reporting.report_versions group by period) as v using (period)
+        order by g.period desc""")
     items = "".join(
-        f"<tr><td><a href=\"{html.escape(r['period'])}/report.html\">{html.escape(period_value(r['period']))}</a></td>"
-        f"<td class=\"num\">{_fmt_count(r['total_requests'])}</td><td class=\"num\">{_fmt_count(r['countries'])}</td>"
-        f"<td><a href=\"{html.escape(r['period'])}/information_requests.csv\">CSV</a></td></tr>"
+        f"<tr><th scope=\"row\"><a href=\"{html.escape(r['period'])}/report.html\">{html.escape(period_value(r['period']))}</a></th>"
+        + "".join(f"<td class=\"num\">{_fmt_value(r[c], kind)}</td>" for c, _, kind in INDEX_COLUMNS)
+        + f"<td>{'v' + str(r['version']) if r['version'] else NO_VALUE}</td>"
+        f"<td><a href=\"{html.escape(r['period'])}/information_requests.csv\">CSV</a> · "
+        f"<a href=\"{html.escape(r['period'])}/information_requests_by_outcome.csv\">outcomes</a></td></tr>"
         for r in rows if (export_dir / r["period"] / "report.html").exists()
     )
-    body = ("<h1>Information Requests Reports</h1><p class=\"meta\">Every published half-year.</p>"
-            "<table><thead><tr><th scope=\"col\">Period</th><th scope=\"col\">Total requests</th>"
-            f"<th scope=\"col\">Countries</th><th scope=\"col\">Data</th></tr></thead><tbody>{items}</tbody></table>")
+    head = "".join(f"<th scope=\"col\" class=\"num\">{html.escape(label)}</th>" for _, label, _ in INDEX_COLUMNS)
+    body = ("<h1>Information Requests Reports</h1>"
+            "<p class=\"meta\">Every published half-year: requests for user data from law enforcement, by type, "
+            "and how often some data was disclosed. <a href=\"information_requests.csv\">Every period in one CSV</a>.</p>"
+            "<div class=\"table-wrap\"><table><thead><tr><th scope=\"col\">Period</th>"
+            f"{head}<th scope=\"col\">Version</th><th scope=\"col\">Data</th></tr></thead><tbody>{items}</tbody></table></div>")
     return _page("Information Requests Reports", body)
+
+
+# the index's headline figures per period
+INDEX_COLUMNS = [("total_requests", "Total requests", "count"), ("legal_requests", "Legal", "count"),
+                 ("emergency_requests", "Emergency", "count"), ("preservation_requests", "Preservation", "count"),
+                 ("legal_disclosure_rate", "Legal: some data disclosed", "rate"),
+                 ("countries", "Countries", "count")]
+
+
+def _fmt_value(value, kind: str | None) -> str:
+    if value is None:
+        return NO_VALUE
+    if kind == "rate":
+        return _fmt_rate(value)
+    if kind == "share_change":
+        return f"{100 * float(value):+.1f}%"
+    if kind == "rate_change":
+        return f"{100 * float(value):+.1f} pts"
+    return _fmt_count(value)
 
 
 def _write(path: Path, text: str) -> None:

@@ -33,7 +33,9 @@ PUBLISHED_MARK = "PUBLISHED"
 # Publications kept besides the current one, for readers still holding an older file.
 KEEP_PREVIOUS = 2
 # What an export folder written before publications existed may hold (then it becomes a link).
-_PERIOD_FILES = ("information_requests.csv", "report.html")
+_PERIOD_FILES = ("information_requests.csv", "information_requests_by_outcome.csv",
+                 "information_requests_by_agency.csv", "report.html")
+_TOP_FILES = ("index.html", "information_requests.csv", "datapackage.json")
 
 
 def write_file(path: Path, data: bytes) -> Path:
@@ -256,7 +258,8 @@ def _check_legacy_exports(export_dir: Path) -> None:
 
     from dagster_project.partitions import PERIOD_PATTERN
 
-    temporary = re.compile(r"^\.(index\.html|information_requests\.csv|report\.html)\.\d+\.tmp$")
+    names = "|".join(re.escape(n) for n in (*_PERIOD_FILES, *_TOP_FILES))
+    temporary = re.compile(rf"^\.({names})\.\d+\.tmp$")
 
     def ours(path: Path, names: tuple[str, ...]) -> bool:
         # a plain file (a link could publish anything it points at) that irr writes there
@@ -264,7 +267,7 @@ def _check_legacy_exports(export_dir: Path) -> None:
 
     foreign = []
     for entry in sorted(export_dir.iterdir()):
-        if ours(entry, ("index.html",)):
+        if ours(entry, _TOP_FILES):
             continue
         if entry.is_dir() and not entry.is_symlink() and PERIOD_PATTERN.fullmatch(entry.name):
             foreign += [f"{entry.name}/{f.name}" for f in sorted(entry.iterdir()) if not ours(f, _PERIOD_FILES)]

@@ -83,6 +83,12 @@ def columns(name: str) -> tuple[str, ...]:
     return tuple(model(name)["columns"])
 
 
+def column_meta(name: str, column: str) -> dict[str, Any]:
+    """A column's declared data type and meta: {"data_type": ..., **meta}."""
+    props = model(name)["columns"][column]
+    return {"data_type": props.get("data_type"), **_meta(props)}
+
+
 def descriptions(name: str) -> tuple[str, dict[str, str]]:
     """A model's description and its columns' descriptions."""
     node = model(name)

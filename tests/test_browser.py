@@ -1,5 +1,6 @@
-"""The HTML report in a real browser (Debian's headless Chromium, driven by Playwright):
-no console errors, no network, table cells equal report.duckdb, sorting by a click, a screenshot."""
+"""The HTML report in a real browser (Debian's headless Chromium, driven by Playwright), at a
+desktop's width and a phone's (390 px): no console errors, no network, table cells equal
+report.duckdb, sorting by a click, the filter by any alias, the map, screenshots."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import subprocess
 import duckdb
 import pytest
 
-from dagster_project.html_report import _fmt_count, _fmt_rate
+from dagster_project.html_report import _fmt_count, _fmt_rate, _fmt_value
 from dagster_project.resources import SAMPLE_RAW_DIR
 from drops import run_in_process
 
@@ -75,10 +76,13 @@ def test_table_cells_equal_the_report_database(browser_page):
             "r.legal_requests_nondisclosure_order, "
             "r.legal_accounts_specified, r.emergency_requests, r.emergency_disclosure_rate, "
             "r.emergency_accounts_specified, r.preservation_requests, r.preservation_accounts_specified, "
-            "a.distinct_accounts from reporting.information_requests r "
+            "a.distinct_accounts, c.total_requests_change_share, c.legal_disclosure_rate_change "
+            "from reporting.information_requests r "
             "join reporting.information_requests_accounts a using (period, country_code) "
+            "join reporting.information_requests_change c using (period, country_code) "
             "where r.period = ? order by r.total_requests desc, r.country_name", [PERIOD]).fetchall()
-    expected = [[name] + [_fmt_rate(v) if i in (2, 6) else _fmt_count(v) for i, v in enumerate(rest)]
+    expected = [[name] + [_fmt_rate(v) if i in (2, 6) else _fmt_count(v) for i, v in enumerate(rest[:-2])]
+                + [_fmt_value(rest[-2], "share_change"), _fmt_value(rest[-1], "rate_change")]
                 for name, *rest in rows]
     assert len(expected) >= 20
     assert _cells(page) == expected
@@ -87,32 +91,66 @@ def test_table_cells_equal_the_report_database(browser_page):
 def test_sorting_by_clicking_a_header(browser_page):
     _, page, _, _ = browser_page
     header = page.locator("#countries thead th", has_text="Legal requests").first
-    header.locator("button").click()
-    ascending = [int(row[2].replace(",", "")) for row in _cells(page)]
-    assert ascending == sorted(ascending) and header.get_attribute("aria-sort") == "ascending"
+    # a figure sorts largest first on the first click, smallest first on the next
     header.locator("button").click()
     descending = [int(row[2].replace(",", "")) for row in _cells(page)]
-    assert descending == sorted(ascending, reverse=True) and header.get_attribute("aria-sort") == "descending"
+    assert descending == sorted(descending, reverse=True) and header.get_attribute("aria-sort") == "descending"
+    header.locator("button").click()
+    ascending = [int(row[2].replace(",", "")) for row in _cells(page)]
+    assert ascending == sorted(descending) and header.get_attribute("aria-sort") == "ascending"
+    # numeric headings sit over their right-aligned numbers
+    assert header.evaluate("th => getComputedStyle(th).textAlign") == "right"
     page.locator("#countries thead th", has_text="Country").first.locator("button").click()
     names = [row[0] for row in _cells(page)]
     assert names == sorted(names, key=str.lower) or names == sorted(names)
 
 
-def test_filter_by_name(browser_page):
+@pytest.mark.parametrize(("typed", "found"), [
+    ("united", ["United Kingdom", "United States"]),
+    ("USA", ["United States"]), ("US", ["United States"]),    # not Australia nor Russia
+    ("Turkey", ["Türkiye"]), ("russian fed", ["Russia"]), ("kor", ["South Korea"]),
+])
+def test_filter_by_any_alias(browser_page, typed, found):
     _, page, _, _ = browser_page
-    page.fill("#country-filter", "united")
-    assert sorted(row[0] for row in _cells(page)) == ["United Kingdom", "United States"]
+    page.fill("#country-filter", typed)
+    assert sorted(row[0] for row in _cells(page)) == found
     assert page.text_content("#filter-count").endswith("countries")
     page.fill("#country-filter", "")
 
 
 def test_charts_render_with_text_alternatives_and_a_screenshot(browser_page):
     root, page, _, _ = browser_page
-    assert page.locator("figure.chart svg").count() == 4
+    # the map, top countries, the two rate charts, every period, the outcomes
+    assert page.locator("figure.chart svg").count() == 6
     labels = page.eval_on_selector_all("figure.chart [role=img]", "els => els.map(e => e.getAttribute('aria-label'))")
-    assert len(labels) == 4 and all(len(label) > 40 for label in labels)
+    assert len(labels) == 6 and all(len(label) > 40 for label in labels)
+    assert page.locator("#map-title").text_content() == "Total requests by country"
+    assert page.locator("figure.chart svg.map path").count() > 150
+    assert page.locator("figure.chart svg.map path title").count() >= 20  # one per country with requests
     shot = root / "report.png"
     page.screenshot(path=str(shot), full_page=True)
     assert shot.stat().st_size > 50_000
     if os.environ.get("IRR_SCREENSHOT_DIR"):
         shutil.copy(shot, os.path.join(os.environ["IRR_SCREENSHOT_DIR"], "report.png"))
+
+
+def test_usable_on_a_phone(browser_page):
+    """390 px wide: the page body does not scroll sideways; the table scrolls in its own box with
+    the country names kept in view."""
+    root, page, _, page_path = browser_page
+    page.set_viewport_size({"width": 390, "height": 844})
+    try:
+        page.goto(page_path.as_uri())
+        page.wait_for_load_state("load")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        assert page.evaluate("document.body.scrollWidth") <= 390
+        first = page.locator("#countries tbody tr td").first
+        assert first.evaluate("td => getComputedStyle(td).position") == "sticky"
+        shot = root / "report-phone.png"
+        page.screenshot(path=str(shot), full_page=True)
+        if os.environ.get("IRR_SCREENSHOT_DIR"):
+            shutil.copy(shot, os.path.join(os.environ["IRR_SCREENSHOT_DIR"], "report-phone.png"))
+    finally:
+        page.set_viewport_size({"width": 1280, "height": 900})
+        page.goto(page_path.as_uri())
+        page.wait_for_load_state("load")

@@ -170,6 +170,34 @@ def test_report_database_holds_only_the_reporting_schema(e2e):
     ]
 
 
+def test_a_dbt_build_by_hand_adds_and_confirms_no_version(e2e, tmp_path):
+    """Outside a run (no run id, no current publication) the history models change nothing."""
+    import shutil
+
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copy(e2e / "warehouse" / "warehouse.duckdb", warehouse)
+    with duckdb.connect(str(warehouse)) as con:
+        # as a run that died before its switch leaves it
+        con.execute("update history.report_versions set is_published = false where period = '2024-H1'")
+        before = con.execute("select * exclude (is_published) from history.report_versions order by all").fetchall()
+    env = {**os.environ, "IRR_WAREHOUSE_DB": str(warehouse), "DO_NOT_TRACK": "1", "DBT_USE_COLORS": "false"}
+    for name in ("IRR_RUN_ID", "IRR_CURRENT_PUBLICATION", "IRR_PERIOD_FROM", "IRR_PERIOD_TO"):
+        env.pop(name, None)
+    result = subprocess.run(
+        [installed("dbt"), "build", "--select", "path:models/history", "--project-dir", str(DBT_PROJECT_DIR),
+         "--profiles-dir", str(DBT_PROJECT_DIR), "--target-path", str(tmp_path / "target"),
+         "--log-path", str(tmp_path / "logs")],
+        env=env, capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stdout[-3000:]
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        after = con.execute("select * exclude (is_published), is_published from history.report_versions "
+                            "order by all").fetchall()
+    # the pending version of no current publication is dropped, nothing is added or confirmed
+    assert [row[:-1] for row in after] == [row for row in before if row[0] != "2024-H1"]
+    assert all(row[-1] for row in after)
+
+
 def test_every_warehouse_table_past_the_raw_load_is_a_dbt_model_or_seed(e2e):
     """dbt owns every table after the raw load: the report, its history, the export's rows."""
     manifest = json.loads((DBT_PROJECT_DIR / "target" / "manifest.json").read_text())
@@ -231,5 +259,5 @@ def test_dbt_unit_tests_pass_on_their_fixed_rows(e2e, tmp_path):
         env=env, capture_output=True, text=True, timeout=600,
     )
     assert result.returncode == 0, result.stdout[-3000:]
-    passed = [line for line in result.stdout.splitlines() if " PASS int_" in line]
-    assert len(passed) == 3 and "ERROR=0" in result.stdout, result.stdout[-3000:]
+    passed = [line for line in result.stdout.splitlines() if " PASS " in line and "::" in line]
+    assert len(passed) == 4 and "ERROR=0" in result.stdout, result.stdout[-3000:]

@@ -21,12 +21,12 @@ def built(tmp_path_factory):
     con.close()
 
 
-@pytest.mark.parametrize(("value", "expected"), [(0.5, "50.0%"), (1 / 3, "33.3%"), (1.0, "100.0%"), (None, "–")])
+@pytest.mark.parametrize(("value", "expected"), [(0.5, "50.0%"), (1 / 3, "33.3%"), (1.0, "100.0%"), (None, "\u2014")])
 def test_rates_as_percentages_with_one_decimal(value, expected):
     assert _fmt_rate(value) == expected
 
 
-@pytest.mark.parametrize(("value", "expected"), [(1505, "1,505"), (0, "0"), (1234567, "1,234,567"), (None, "–")])
+@pytest.mark.parametrize(("value", "expected"), [(1505, "1,505"), (0, "0"), (1234567, "1,234,567"), (None, "\u2014")])
 def test_counts_with_thousands_separators(value, expected):
     assert _fmt_count(value) == expected
 
@@ -99,8 +99,9 @@ def test_report_page_is_self_contained(built):
     assert "<script src" not in page and "<link" not in page
     assert "@import" not in page
     assert not re.search(r"url\((?!#)", page)  # only references to the page's own SVG elements
-    # top countries and the periods; no country made 10 requests of a type, so no rate chart
-    assert page.count("<svg") == 2
+    # the map, top countries, the periods and the outcomes; no country made 10 requests of a type,
+    # so no rate chart
+    assert page.count("<svg") == 4
     assert "No country made 10 or more legal requests in this period." in page
     assert 'href="information_requests.csv"' in page
 
@@ -111,7 +112,8 @@ def test_report_page_has_the_sections_of_a_public_report(built):
     for text in ("Jul-Dec 2023", "published 20", "What this report covers", "Global figures", "Definitions",
                  "Legal requests", "Emergency requests", "Preservation requests", "Accounts specified",
                  "some data was disclosed", "By legal process", "Time to outcome", "Distinct accounts",
-                 "Chart as text", 'id="country-filter"'):
+                 "Chart as text", 'id="country-filter"', "Who asks", "Each country over time",
+                 "version 1, published 20", "Total requests by country"):
         assert text in page, text
     # global headline figures of 2023-H2 (hand-computed in test_end_to_end)
     assert "<span>Total requests</span><b>7</b>" in page
@@ -123,3 +125,99 @@ def test_index_lists_every_period(built):
     index = (root / "exports" / "index.html").read_text()
     assert 'href="2023-H2/report.html"' in index and 'href="2024-H1/report.html"' in index
     assert index.index("2024-H1") < index.index("2023-H2")  # newest first
+
+
+def test_by_outcome_shows_every_outcome_of_each_type_a_country_used(built):
+    _, con = built
+    got = con.execute(
+        "select request_type, outcome, requests, accounts_specified, share_of_requests, share_of_final_requests "
+        "from reporting.information_requests_by_outcome where period = '2023-H2' and country_code = 'US' order by all"
+    ).fetchall()
+    zero = {o: (0, 0, 0.0, None if o == "pending" else 0.0)
+            for o in ("disclosed", "not_disclosed", "pending", "preserved", "rejected", "withdrawn")}
+    expected = {
+        # U3 (jane by phone) disclosed
+        "emergency": {**zero, "disclosed": (1, 1, 1.0, 1.0)},
+        # U1 (jane, one account) disclosed, U2 (bob and carol) rejected
+        "legal": {**zero, "disclosed": (1, 1, 0.5, 0.5), "rejected": (1, 2, 0.5, 0.5)},
+        # U4 (@ghost, unresolved: one account) preserved
+        "preservation": {**zero, "preserved": (1, 1, 1.0, 1.0)},
+    }
+    assert got == [(t, o, *v) for t, outcomes in sorted(expected.items()) for o, v in sorted(outcomes.items())]
+
+
+def test_by_agency_groups_each_country_and_type(built):
+    _, con = built
+    got = con.execute(
+        "select agency, request_type, requests, requests_disclosed, agency_requests, agency_rank "
+        "from reporting.information_requests_by_agency where period = '2023-H2' and country_code = 'US' order by all"
+    ).fetchall()
+    assert got == [("Test Police", "emergency", 1, 1, 4, 1), ("Test Police", "legal", 2, 1, 4, 1),
+                   ("Test Police", "preservation", 1, 0, 4, 1)]
+
+
+def test_change_from_the_previous_half_year(built):
+    _, con = built
+    got = con.execute(
+        "select period, country_code, previous_period, total_requests_change from reporting.information_requests_change "
+        "order by all").fetchall()
+    # no country made requests in two consecutive half-years of the drop
+    assert got == [("2023-H2", "GB", None, None), ("2023-H2", "US", None, None),
+                   ("2024-H1", "DE", None, None), ("2024-H1", "FR", None, None)]
+
+
+def test_preservation_process_has_no_disclosure_rate(built):
+    _, con = built
+    got = con.execute(
+        "select legal_process, requests, requests_disclosable, disclosure_rate "
+        "from reporting.information_requests_by_legal_process_global where period = '2024-H1' order by all"
+    ).fetchall()
+    # D1, D2 (legal, disclosed) and F1 (preservation) all named a subpoena
+    assert got == [("subpoena", 3, 2, 1.0)]
+
+
+def test_tidy_csvs_and_the_data_package_describe_each_other(built):
+    import csv
+    import json
+
+    root, con = built
+    exports = root / "exports"
+    with (exports / "2023-H2" / "information_requests_by_outcome.csv").open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == con.execute("select count(*) from reporting.information_requests_by_outcome "
+                                    "where period = '2023-H2'").fetchone()[0] == (3 + 2) * 6
+    assert {"period": "2023-H2", "country_code": "US", "country_name": "United States", "request_type": "legal",
+            "outcome": "rejected", "requests": "1", "accounts_specified": "2", "share_of_requests": "0.5",
+            "share_of_final_requests": "0.5"} in rows
+    every = (exports / "information_requests.csv").read_text().splitlines()
+    per_period = [(exports / p / "information_requests.csv").read_text().splitlines() for p in ("2023-H2", "2024-H1")]
+    assert every == per_period[0] + per_period[1][1:]
+    package = json.loads((exports / "datapackage.json").read_text())
+    listed = {r["path"] for r in package["resources"]}
+    on_disk = {str(p.relative_to(exports)) for p in exports.rglob("*.csv")}
+    assert listed == on_disk
+    for resource in package["resources"]:
+        with (exports / resource["path"]).open(newline="") as handle:
+            header = next(csv.reader(handle))
+        assert [f["name"] for f in resource["schema"]["fields"]] == header, resource["path"]
+        assert all(f["description"] and f["type"] in ("string", "integer", "number", "date") for f in resource["schema"]["fields"])
+    outcome = next(r for r in package["resources"] if r["path"] == "2023-H2/information_requests_by_outcome.csv")
+    assert {f["name"]: f["type"] for f in outcome["schema"]["fields"]}["requests"] == "integer"
+
+
+def test_index_shows_headline_figures_and_one_csv_of_every_period(built):
+    root, _ = built
+    index = (root / "exports" / "index.html").read_text()
+    assert 'href="information_requests.csv"' in index
+    row = index[index.index('href="2023-H2/report.html"'):].split("</tr>")[0]
+    # 2023-H2: 7 requests, 4 legal, 3 emergency... as hand-computed in test_end_to_end
+    assert '<td class="num">7</td>' in row and '<td class="num">33.3%</td>' in row
+
+
+def test_map_shades_the_countries_that_made_requests(built):
+    root, _ = built
+    page = (root / "exports" / "2023-H2" / "report.html").read_text()
+    figure = page[page.index('id="map-title"'):].split("</figure>")[0]
+    assert "<title>United States: 4 requests</title>" in figure
+    assert "<title>United Kingdom: 3 requests</title>" in figure
+    assert 'aria-label="Total requests by country: United States 4; United Kingdom 3"' in figure

@@ -15,11 +15,18 @@ from dagster import (
     asset,
 )
 
-from dagster_project.export import write_export
+from dagster_project.export import TIDY_EXPORTS, write_datapackage, write_every_period, write_export, write_tidy
 from dagster_project.html_report import write_reports
 from dagster_project.partitions import half_year_partitions, periods_of_window
 from dagster_project.publication import REPORT_DB, Publisher
-from dagster_project.publish import DEFAULT_DRIFT_THRESHOLD, drift, publish_report, run_versions
+from dagster_project.publish import (
+    DEFAULT_DRIFT_THRESHOLD,
+    confirm_versions,
+    drift,
+    input_fingerprint,
+    publish_report,
+    run_versions,
+)
 from dagster_project.report_shape import reporting_models, schema_models
 from dagster_project.resources import IrrPaths
 
@@ -73,12 +80,16 @@ def _drift_gate(con: duckdb.DuckDBPyConnection, periods: list[str]) -> None:
 @asset(key=EXPORT_KEY, group_name="exports", deps=[*REPORT_MODEL_KEYS, LONG_EXPORT_KEY], kinds={"csv"},
        partitions_def=half_year_partitions, backfill_policy=BackfillPolicy.single_run())
 def public_export(context: AssetExecutionContext, paths: IrrPaths) -> MaterializeResult:
-    """`exports/<period>/information_requests.csv` for each half-year of the run (staged)."""
+    """`exports/<period>/information_requests.csv` (the long format) and the tidy breakdowns
+    (`information_requests_by_outcome.csv`) for each half-year of the run (staged)."""
     with paths.connect(read_only=True) as con:
         periods = run_periods(context, con)
         _drift_gate(con, periods)
         exports = publisher(paths).stage(context.run.run_id) / "exports"
         written = [write_export(con, exports, period) for period in periods]
+        written += [write_tidy(con, exports, period, table) for period in periods for table in TIDY_EXPORTS]
+        written.append(write_every_period(exports))
+        written.append(write_datapackage(exports))
     return MaterializeResult(
         metadata={
             "periods": ", ".join(periods),
@@ -93,14 +104,12 @@ def published_report(context: AssetExecutionContext, paths: IrrPaths) -> Materia
     """Write `report.duckdb` (staged): the report tables and the publication history, with the
     versions this run's dbt build added for its half-years."""
     run_id = context.run.run_id
+    fingerprint = input_fingerprint(paths.raw_path)
     staged = publisher(paths).stage(run_id)
     with paths.connect() as con:
         periods = run_periods(context, con)
         publications = run_versions(con, periods, run_id)
         counts = publish_report(con, staged / REPORT_DB, run_id)
-        fingerprint = con.execute(
-            "select any_value(input_fingerprint) from history.report_versions where run_id = ?", [run_id]
-        ).fetchone()[0]
         restated = con.execute(
             "select period, version, country_code, metric, old_value, new_value "
             "from history.restatements where run_id = ? order by all limit 50",
@@ -126,7 +135,7 @@ def published_report(context: AssetExecutionContext, paths: IrrPaths) -> Materia
     return MaterializeResult(
         metadata={
             **{f"rows_{name}": n for name, n in counts.items()},
-            "input_fingerprint": fingerprint or "no new version",
+            "input_fingerprint": fingerprint,
             "restatements": restatement_count,
             "restated": restatement_count > 0,
             "versions": MetadataValue.md("| period | version | status | restatements |\n|---|---|---|---|\n" + versions),
@@ -171,8 +180,9 @@ def publication(context: AssetExecutionContext, paths: IrrPaths) -> MaterializeR
     HTML page change together, through `warehouse/current`."""
     run_id = context.run.run_id
     pub = publisher(paths)
-    # the versions this run added are confirmed by the next run's dbt build (macros/history.sql)
     pub.switch(run_id)
+    with paths.connect() as con:
+        confirm_versions(con, run_id)
     removed = pub.prune()
     return MaterializeResult(
         metadata={

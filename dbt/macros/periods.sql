@@ -5,6 +5,14 @@
     year({{ moment }})::varchar || '-H' || case when month({{ moment }}) <= 6 then '1' else '2' end
 {%- endmacro %}
 
+{#- The half-year before a period: '2023-H1' -> '2022-H2'. -#}
+{% macro previous_period(period) -%}
+    case when split_part({{ period }}, '-H', 2) = '1'
+        then (cast(split_part({{ period }}, '-H', 1) as integer) - 1)::varchar || '-H2'
+        else split_part({{ period }}, '-H', 1) || '-H1'
+    end
+{%- endmacro %}
+
 {#- First and last day of a period. -#}
 {% macro period_start(period) -%}
     make_date(cast(split_part({{ period }}, '-H', 1) as integer), case when split_part({{ period }}, '-H', 2) = '1' then 1 else 7 end, 1)

@@ -43,6 +43,7 @@ final as (
         requests.outcome,
         outcomes.is_disclosed,
         requests.legal_process,
+        requests.agency,
         -- not known (NULL) counts as no order
         coalesce(requests.nondisclosure_order, false) as has_nondisclosure_order,
 

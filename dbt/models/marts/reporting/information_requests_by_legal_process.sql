@@ -34,6 +34,8 @@ final as (
         named.process::varchar as legal_process,
         count(*)::bigint as requests,
         count(*) filter (where named.is_disclosed)::bigint as requests_disclosed,
+        -- the requests that could disclose data: preservation requests never do
+        count(*) filter (where named.request_type <> 'preservation')::bigint as requests_disclosable,
         sum(named.accounts_specified)::bigint as accounts_specified
     from named
     inner join countries on countries.country_code = named.country_code

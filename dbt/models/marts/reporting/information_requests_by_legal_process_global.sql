@@ -13,6 +13,7 @@ summed as (
         legal_process,
         sum(requests) as requests,
         sum(requests_disclosed) as requests_disclosed,
+        sum(requests_disclosable) as requests_disclosable,
         sum(accounts_specified) as accounts_specified
     from by_country
     group by period, legal_process
@@ -24,7 +25,8 @@ final as (
         legal_process::varchar as legal_process,
         requests::bigint as requests,
         requests_disclosed::bigint as requests_disclosed,
-        (requests_disclosed / nullif(requests, 0))::double as disclosure_rate,
+        requests_disclosable::bigint as requests_disclosable,
+        (requests_disclosed / nullif(requests_disclosable, 0))::double as disclosure_rate,
         accounts_specified::bigint as accounts_specified
     from summed
 )

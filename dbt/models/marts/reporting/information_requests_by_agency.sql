@@ -1,0 +1,88 @@
+-- Requests by requesting agency, per period, country and request type. Agencies as written
+-- are normalised (NFKC, case, punctuation, spacing) and mapped through the agency_aliases seed;
+-- an agency the seed does not know is shown in its most frequent spelling.
+with
+
+requests as (
+    select * from {{ ref('int_requests_counted') }}
+    where {{ in_run_periods('period') }}
+),
+
+aliases as (
+    select * from {{ ref('agency_aliases') }}
+),
+
+countries as (
+    select * from {{ ref('countries') }}
+),
+
+keyed as (
+    select
+        requests.*,
+        -- the normalised spelling: what two spellings of one agency share
+        -- (dots and apostrophes dropped, F.B.I. is fbi; other punctuation a space)
+        nullif(trim(regexp_replace(regexp_replace(
+            regexp_replace(lower(irr_normalize_text(requests.agency)), '[.''’]', '', 'g'),
+            '[\p{P}\p{S}]', ' ', 'g'), '\s+', ' ', 'g'
+        )), '') as agency_key,
+        regexp_replace(irr_normalize_text(requests.agency), '\s+', ' ', 'g') as agency_written
+    from requests
+),
+
+named as (
+    select
+        keyed.*,
+        case
+            when keyed.agency_key is null then 'not stated'
+            else coalesce(
+                aliases.agency,
+                -- the spelling used most for this key in the country and period (then the first)
+                mode(keyed.agency_written order by keyed.agency_written)
+                    over (partition by keyed.period, keyed.country_code, keyed.agency_key)
+            )
+        end as agency_name,
+        coalesce(aliases.agency, keyed.agency_key) as agency_group
+    from keyed
+    left join aliases on aliases.alias = keyed.agency_key
+),
+
+per_type as (
+    select
+        period,
+        country_code,
+        agency_group,
+        any_value(agency_name) as agency_name,
+        request_type,
+        count(*) as requests,
+        count(*) filter (where is_disclosed) as requests_disclosed
+    from named
+    group by period, country_code, agency_group, request_type
+),
+
+ranked as (
+    select
+        *,
+        sum(requests) over (partition by period, country_code, agency_group) as agency_requests
+    from per_type
+),
+
+final as (
+    select
+        ranked.period::varchar as period,
+        ranked.country_code::varchar as country_code,
+        countries.country_name::varchar as country_name,
+        ranked.agency_name::varchar as agency,
+        ranked.request_type::varchar as request_type,
+        ranked.requests::bigint as requests,
+        ranked.requests_disclosed::bigint as requests_disclosed,
+        ranked.agency_requests::bigint as agency_requests,
+        dense_rank() over (
+            partition by ranked.period, ranked.country_code
+            order by ranked.agency_requests desc, ranked.agency_name
+        )::bigint as agency_rank
+    from ranked
+    inner join countries on countries.country_code = ranked.country_code
+)
+
+select * from final
+order by period, country_code, agency_rank, request_type
