@@ -145,7 +145,10 @@ def test_every_published_table_and_column_carries_its_description(e2e):
         tables = con.execute("select table_name, comment from duckdb_tables() where schema_name = 'reporting'").fetchall()
         columns = con.execute("select table_name, column_name, comment from duckdb_columns() "
                               "where schema_name = 'reporting'").fetchall()
-    assert len(tables) == 9 and all(comment for _, comment in tables), tables
+    # every table the dbt yml declares for report.duckdb: the reporting models and the history
+    from dagster_project.publish import published_tables
+
+    assert len(tables) == len(published_tables()) == 13 and all(comment for _, comment in tables), tables
     assert [c for c in columns if not c[2]] == []
     described = {(t, c): comment for t, c, comment in columns}
     assert described["information_requests", "legal_requests_nondisclosure_order"].startswith(
@@ -160,14 +163,34 @@ def test_report_database_holds_only_the_reporting_schema(e2e):
     assert tables == [
         ("reporting", "information_requests"),
         ("reporting", "information_requests_accounts"),
+        ("reporting", "information_requests_by_agency"),
         ("reporting", "information_requests_by_legal_process"),
         ("reporting", "information_requests_by_legal_process_global"),
+        ("reporting", "information_requests_by_outcome"),
+        ("reporting", "information_requests_by_outcome_global"),
+        ("reporting", "information_requests_change"),
         ("reporting", "information_requests_global"),
         ("reporting", "information_requests_timing"),
         ("reporting", "information_requests_versions"),
         ("reporting", "report_versions"),
         ("reporting", "restatements"),
     ]
+
+
+def _dbt_by_hand(args: list[str], warehouse: Path, tmp_path: Path) -> subprocess.CompletedProcess:
+    """dbt run by hand on `warehouse`: none of a run's settings (nor the production build's
+    exclusion of unit tests: the e2e run was in-process)."""
+    env = {**os.environ, "IRR_WAREHOUSE_DB": str(warehouse), "DO_NOT_TRACK": "1", "DBT_USE_COLORS": "false"}
+    for name in ("IRR_RUN_ID", "IRR_CURRENT_PUBLICATION", "IRR_PERIOD_FROM", "IRR_PERIOD_TO",
+                 "DBT_EXCLUDE_RESOURCE_TYPES"):
+        env.pop(name, None)
+    result = subprocess.run(
+        [installed("dbt"), *args, "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
+         "--target-path", str(tmp_path / "target"), "--log-path", str(tmp_path / "logs")],
+        env=env, capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stdout[-3000:]
+    return result
 
 
 def test_a_dbt_build_by_hand_adds_and_confirms_no_version(e2e, tmp_path):
@@ -180,16 +203,7 @@ def test_a_dbt_build_by_hand_adds_and_confirms_no_version(e2e, tmp_path):
         # as a run that died before its switch leaves it
         con.execute("update history.report_versions set is_published = false where period = '2024-H1'")
         before = con.execute("select * exclude (is_published) from history.report_versions order by all").fetchall()
-    env = {**os.environ, "IRR_WAREHOUSE_DB": str(warehouse), "DO_NOT_TRACK": "1", "DBT_USE_COLORS": "false"}
-    for name in ("IRR_RUN_ID", "IRR_CURRENT_PUBLICATION", "IRR_PERIOD_FROM", "IRR_PERIOD_TO"):
-        env.pop(name, None)
-    result = subprocess.run(
-        [installed("dbt"), "build", "--select", "path:models/history", "--project-dir", str(DBT_PROJECT_DIR),
-         "--profiles-dir", str(DBT_PROJECT_DIR), "--target-path", str(tmp_path / "target"),
-         "--log-path", str(tmp_path / "logs")],
-        env=env, capture_output=True, text=True, timeout=600,
-    )
-    assert result.returncode == 0, result.stdout[-3000:]
+    result = _dbt_by_hand(["build", "--select", "path:models/history"], warehouse, tmp_path)
     with duckdb.connect(str(warehouse), read_only=True) as con:
         after = con.execute("select * exclude (is_published), is_published from history.report_versions "
                             "order by all").fetchall()
@@ -249,15 +263,6 @@ def test_quarantined_line_is_counted(e2e):
 def test_dbt_unit_tests_pass_on_their_fixed_rows(e2e, tmp_path):
     """The dbt `unit_tests:` (classification of CONTRACT 1.2, account groups on small graphs);
     dbt reads the input tables' column types from a built warehouse: the e2e one."""
-    env = {**os.environ, "IRR_WAREHOUSE_DB": str(e2e / "warehouse" / "warehouse.duckdb"), "DO_NOT_TRACK": "1",
-           "DBT_USE_COLORS": "false"}
-    env.pop("DBT_EXCLUDE_RESOURCE_TYPES", None)  # what a production build sets (the e2e run was in-process)
-    result = subprocess.run(
-        [installed("dbt"), "test", "--select", "test_type:unit", "--project-dir", str(DBT_PROJECT_DIR),
-         "--profiles-dir", str(DBT_PROJECT_DIR), "--target-path", str(tmp_path / "target"),
-         "--log-path", str(tmp_path / "logs")],
-        env=env, capture_output=True, text=True, timeout=600,
-    )
-    assert result.returncode == 0, result.stdout[-3000:]
+    result = _dbt_by_hand(["test", "--select", "test_type:unit"], e2e / "warehouse" / "warehouse.duckdb", tmp_path)
     passed = [line for line in result.stdout.splitlines() if " PASS " in line and "::" in line]
     assert len(passed) == 4 and "ERROR=0" in result.stdout, result.stdout[-3000:]
