@@ -210,14 +210,16 @@ MAP_EMPTY = "#eeeeee"
 
 @functools.cache
 def _world_shapes() -> tuple[tuple[str, str], ...]:
-    """(ISO alpha-2 code, SVG path data) of every country of the world map that ships with the
-    package pygal_maps_world (drawn offline: nothing is fetched)."""
+    """(ISO alpha-2 code, its SVG paths) of every country of the world map that ships with the
+    package pygal_maps_world (drawn offline: nothing is fetched). Each path stays a path of its
+    own: they start with a relative move, which joined into one would shift the parts."""
     text = (resources.files("pygal_maps_world") / "worldmap.svg").read_text(encoding="utf-8")
     shapes = []
     for code, body in re.findall(r'<g class="([a-z]{2}) country map-element">(.*?)</g>', text, re.S):
-        data = " ".join(re.findall(r'\sd="([^"]+)"', body))
         # one decimal is enough at this size (rounded, so relative moves do not drift)
-        shapes.append((code.upper(), re.sub(r"-?\d+\.\d{2,}", lambda m: f"{float(m.group()):.1f}", data)))
+        paths = "".join(f'<path d="{re.sub(r"-?[0-9]+[.][0-9]{2,}", lambda m: f"{float(m.group()):.1f}", d)}"/>'
+                        for d in re.findall(r'\sd="([^"]+)"', body))
+        shapes.append((code.upper(), paths))
     return tuple(shapes)
 
 
@@ -232,12 +234,12 @@ def chart_map(rows: list[dict]) -> str:
         return next(c for c, bound in zip(MAP_SHADES, bounds) if total <= bound or bound == bounds[-1])
 
     paths = []
-    for code, data in _world_shapes():
+    for code, shape in _world_shapes():
         row = totals.get(code)
         fill = shade(row["total_requests"]) if row else MAP_EMPTY
         label = f"{row['country_name']}: {row['total_requests']:,} requests" if row else ""
         title = f"<title>{html.escape(label)}</title>" if label else ""
-        paths.append(f'<path fill="{fill}" d="{data}">{title}</path>')
+        paths.append(f'<g fill="{fill}">{title}{shape}</g>')
     legend, low = [], 1
     for color, bound in zip(MAP_SHADES, bounds):
         if bound < low:
@@ -477,13 +479,13 @@ which it was received.</p></section>
 {_agencies(agencies)}
 </section>
 <section aria-labelledby="processes"><h2 id="processes">By legal process</h2>
-<table id="legal-processes"><caption>All countries; processes the report does not recognise are grouped as "other".</caption>
+<div class="table-wrap"><table id="legal-processes"><caption>All countries; processes the report does not recognise are grouped as "other".</caption>
 <thead><tr><th scope="col">Legal process</th><th scope="col" class="num">Requests</th><th scope="col" class="num">Some data disclosed</th><th scope="col" class="num">Accounts specified</th></tr></thead>
-<tbody>{process_rows}</tbody></table></section>
+<tbody>{process_rows}</tbody></table></div></section>
 <section aria-labelledby="timing"><h2 id="timing">Time to outcome</h2>
-<table id="timing-table"><caption>Median days from receipt to the final outcome, for requests that have one.</caption>
+<div class="table-wrap"><table id="timing-table"><caption>Median days from receipt to the final outcome, for requests that have one.</caption>
 <thead><tr><th scope="col">Request type</th><th scope="col" class="num">Requests with a final outcome</th><th scope="col" class="num">Median days</th></tr></thead>
-<tbody>{timing_rows}</tbody></table></section>
+<tbody>{timing_rows}</tbody></table></div></section>
 <section aria-labelledby="definitions"><h2 id="definitions">Definitions</h2><dl>{definitions}</dl></section>
 """
     return _page(f"Information Requests Report, {label}", body, SCRIPT)
