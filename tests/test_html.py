@@ -75,21 +75,7 @@ def test_median_days_to_outcome(built):
                    ("2024-H1", "legal", 2), ("2024-H1", "preservation", 1)]
 
 
-def test_unrecognised_legal_process_is_other(tmp_path):
-    from drops import event, write_drop
-    from contract_cases import ACCOUNTS, SHORT_LINKS, VIDEOS
-
-    raw = write_drop(tmp_path / "raw", {"a.jsonl": [
-        event("P1", ["@jane.doe"], legal_process="Court Order"),
-        event("P2", ["@jane.doe"], legal_process="letter rogatory"),
-        event("P3", ["@jane.doe"], legal_process=None),
-        event("P4", ["@jane.doe"], legal_process=" MLAT "),
-    ]}, ACCOUNTS, VIDEOS, SHORT_LINKS)
-    run_in_process(raw, tmp_path)
-    with duckdb.connect(str(tmp_path / "warehouse" / "report.duckdb"), read_only=True) as con:
-        got = con.execute("select legal_process, requests from reporting.information_requests_by_legal_process "
-                          "order by 1").fetchall()
-    assert got == [("MLAT", 1), ("court order", 1), ("not stated", 1), ("other", 1)]
+# (an unknown legal process is 'other': the dbt unit test legal_processes_mapped_unknown_is_other)
 
 
 def test_report_page_is_self_contained(built):
