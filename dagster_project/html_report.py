@@ -42,9 +42,11 @@ TOP_AGENCIES = 3
 
 def country_columns() -> list[tuple[str, str, str]]:
     """The country table: the name, the measures declared for the HTML in dbt, distinct accounts."""
-    return [("country_name", "Country", "text"), *html_columns(),
+    first, *rest = html_columns()
+    # the change from the previous half-year beside the figure it changes
+    return [("country_name", "Country", "text"), first,
+            ("total_requests_change_share", "vs. previous half-year", "share_change"), *rest,
             ("distinct_accounts", "Distinct accounts", "count"),
-            ("total_requests_change_share", "Requests vs. previous half-year", "share_change"),
             ("legal_disclosure_rate_change", "Legal disclosed vs. previous half-year", "rate_change")]
 
 DEFINITIONS = [
@@ -345,6 +347,7 @@ th,td{padding:.35rem .5rem;border-bottom:1px solid #e6eaef;text-align:left}
 td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
 .table-wrap{overflow-x:auto;max-width:100%}
 #countries th:first-child,#countries td:first-child{position:sticky;left:0;background:#fff}
+#countries{font-size:.8rem} #countries th,#countries td{padding:.3rem .3rem} #countries th{vertical-align:bottom}
 .restated{font-size:.9rem}
 th button{all:unset;cursor:pointer;font-weight:600}
 th[aria-sort=ascending] button::after{content:" \\25B2"} th[aria-sort=descending] button::after{content:" \\25BC"}

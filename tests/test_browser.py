@@ -81,9 +81,10 @@ def test_table_cells_equal_the_report_database(browser_page):
             "join reporting.information_requests_accounts a using (period, country_code) "
             "join reporting.information_requests_change c using (period, country_code) "
             "where r.period = ? order by r.total_requests desc, r.country_name", [PERIOD]).fetchall()
-    expected = [[name] + [_fmt_rate(v) if i in (2, 6) else _fmt_count(v) for i, v in enumerate(rest[:-2])]
-                + [_fmt_value(rest[-2], "share_change"), _fmt_value(rest[-1], "rate_change")]
-                for name, *rest in rows]
+    figures = [[_fmt_rate(v) if i in (2, 6) else _fmt_count(v) for i, v in enumerate(rest[:-2])] for _, *rest in rows]
+    # the change in requests beside the total, the change of the legal rate last
+    expected = [[row[0], cells[0], _fmt_value(row[-2], "share_change"), *cells[1:], _fmt_value(row[-1], "rate_change")]
+                for row, cells in zip(rows, figures)]
     assert len(expected) >= 20
     assert _cells(page) == expected
 
@@ -93,10 +94,10 @@ def test_sorting_by_clicking_a_header(browser_page):
     header = page.locator("#countries thead th", has_text="Legal requests").first
     # a figure sorts largest first on the first click, smallest first on the next
     header.locator("button").click()
-    descending = [int(row[2].replace(",", "")) for row in _cells(page)]
+    descending = [int(row[3].replace(",", "")) for row in _cells(page)]
     assert descending == sorted(descending, reverse=True) and header.get_attribute("aria-sort") == "descending"
     header.locator("button").click()
-    ascending = [int(row[2].replace(",", "")) for row in _cells(page)]
+    ascending = [int(row[3].replace(",", "")) for row in _cells(page)]
     assert ascending == sorted(descending) and header.get_attribute("aria-sort") == "ascending"
     # numeric headings sit over their right-aligned numbers
     assert header.evaluate("th => getComputedStyle(th).textAlign") == "right"

@@ -29,10 +29,24 @@ keyed as (
     from requests
 ),
 
+screened as (
+    select
+        *,
+        -- free text an agency wrote may hold an identifier (an e-mail address, a handle, a phone
+        -- or an id, a link): such a name is never published, its requests count under this label
+        agency_key is not null and (
+            agency_written like '%@%'
+            or regexp_matches(lower(agency_written), 'https?:|www[.]|[.](com|net|org)\b')
+            or length(regexp_replace(agency_written, '[^0-9]', '', 'g')) >= 5
+        ) as may_hold_identifier
+    from keyed
+),
+
 named as (
     select
         keyed.*,
         case
+            when keyed.may_hold_identifier then 'not shown (the name held an identifier)'
             when keyed.agency_key is null then 'not stated'
             else coalesce(
                 aliases.agency,
@@ -41,8 +55,9 @@ named as (
                     over (partition by keyed.period, keyed.country_code, keyed.agency_key)
             )
         end as agency_name,
-        coalesce(aliases.agency, keyed.agency_key) as agency_group
-    from keyed
+        case when keyed.may_hold_identifier then '' else coalesce(aliases.agency, keyed.agency_key) end
+            as agency_group
+    from screened as keyed
     left join aliases on aliases.alias = keyed.agency_key
 ),
 
