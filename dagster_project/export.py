@@ -43,10 +43,11 @@ def export_rows(con: duckdb.DuckDBPyConnection, period: str) -> list[tuple[str, 
     return [tuple(safe_cell(cell) for cell in row) for row in rows]
 
 
-def render_csv(rows: list[tuple[str, ...]]) -> bytes:
+def render_csv(rows, header: tuple[str, ...] = HEADER) -> bytes:
+    """A CSV file's bytes: the header, then the rows; Unix line ends, minimal quoting."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
-    writer.writerow(HEADER)
+    writer.writerow(header)
     writer.writerows(rows)
     return buffer.getvalue().encode("utf-8")
 
@@ -129,8 +130,5 @@ def write_tidy(con: duckdb.DuckDBPyConnection, export_dir: Path, period: str, ta
     rows = con.execute(
         f"select {', '.join(header)} from reporting.{table} where period = ? order by all", [period]
     ).fetchall()
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
-    writer.writerow(header)
-    writer.writerows([_cell(v) for v in row] for row in rows)
-    return write_file(export_dir / period / f"{table}.csv", buffer.getvalue().encode("utf-8"))
+    return write_file(export_dir / period / f"{table}.csv",
+                      render_csv(([_cell(v) for v in row] for row in rows), header))
