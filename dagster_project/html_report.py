@@ -20,6 +20,7 @@ import matplotlib
 matplotlib.use("svg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from dagster_project.disclosure import COMPLEMENT, DERIVED, SMALL, Protector, Withheld  # noqa: E402
 from dagster_project.partitions import period_value  # noqa: E402
 from dagster_project.publication import write_file  # noqa: E402
 from dagster_project.report_shape import html_columns  # noqa: E402
@@ -78,10 +79,35 @@ class Page:
 
 
 def _fmt_count(value) -> str:
+    if isinstance(value, Withheld):
+        return value.shown
     return NO_VALUE if value is None else f"{int(value):,}"
 
 
+def _num(value):
+    """A figure a chart can draw: the number, or None when there is none or it is withheld."""
+    return None if value is None or isinstance(value, Withheld) else value
+
+
+# what the reader is told of a withheld figure (small-count protection, IRR_PUBLIC_MIN_COUNT)
+WITHHELD_TITLES = {
+    SMALL: "fewer than the smallest count this report publishes",
+    COMPLEMENT: "withheld so that a small count cannot be worked out from the other figures",
+    DERIVED: "withheld: computed from a withheld count",
+}
+
+
+def _h(value, kind: str | None = "count") -> str:
+    """A figure as HTML: a withheld one marked, with why in its title."""
+    if isinstance(value, Withheld):
+        return (f'<abbr class="withheld" title="{html.escape(WITHHELD_TITLES[value.reason])}">'
+                f"{html.escape(value.shown)}</abbr>")
+    return html.escape(_fmt_value(value, kind))
+
+
 def _fmt_rate(value) -> str:
+    if isinstance(value, Withheld):
+        return value.shown
     return NO_VALUE if value is None else f"{100 * float(value):.1f}%"
 
 
@@ -123,23 +149,29 @@ def _figure(chart_id: str, title: str, svg: str, alt: str) -> str:
 
 
 def chart_top_countries(rows: list[dict]) -> str:
-    top = sorted(rows, key=lambda r: (-r["total_requests"], r["country_name"]))[:TOP_COUNTRIES][::-1]
+    # countries whose total is shown; a withheld type is drawn as the grey rest of the total
+    shown = [r for r in rows if _num(r["total_requests"]) is not None]
+    top = sorted(shown, key=lambda r: (-r["total_requests"], r["country_name"]))[:TOP_COUNTRIES][::-1]
     fig, ax = plt.subplots(figsize=(7, 0.32 * len(top) + 1))
     left = [0] * len(top)
     for kind in ("legal", "emergency", "preservation"):
-        values = [r[f"{kind}_requests"] for r in top]
+        values = [_num(r[f"{kind}_requests"]) or 0 for r in top]
         ax.barh([r["country_name"] for r in top], values, left=left, color=COLORS[kind], label=kind.title())
         left = [a + b for a, b in zip(left, values)]
+    rest = [r["total_requests"] - done for r, done in zip(top, left)]
+    if any(rest):
+        ax.barh([r["country_name"] for r in top], rest, left=left, color=WITHHELD_COLOR, label="Type withheld")
     ax.set_xlabel("Requests")
     ax.legend(frameon=False, loc="lower right")
     alt = "Top countries by total requests: " + "; ".join(
-        f"{r['country_name']} {r['total_requests']:,} (legal {r['legal_requests']:,}, emergency "
-        f"{r['emergency_requests']:,}, preservation {r['preservation_requests']:,})" for r in top[::-1])
+        f"{r['country_name']} {_fmt_count(r['total_requests'])} (legal {_fmt_count(r['legal_requests'])}, emergency "
+        f"{_fmt_count(r['emergency_requests'])}, preservation {_fmt_count(r['preservation_requests'])})" for r in top[::-1])
     return _figure("top-countries", f"Top {len(top)} countries by total requests, by type", _svg(fig), alt)
 
 
 def chart_rates(rows: list[dict], kind: str) -> str:
-    eligible = sorted((r for r in rows if r[f"{kind}_requests"] >= MIN_REQUESTS_FOR_RATE),
+    eligible = sorted((r for r in rows if (_num(r[f"{kind}_requests"]) or 0) >= MIN_REQUESTS_FOR_RATE
+                       and _num(r[f"{kind}_disclosure_rate"]) is not None),
                       key=lambda r: (r[f"{kind}_disclosure_rate"], r["country_name"]))
     title = f"{kind.title()} requests where some data was disclosed (countries with at least {MIN_REQUESTS_FOR_RATE})"
     if not eligible:
@@ -151,7 +183,7 @@ def chart_rates(rows: list[dict], kind: str) -> str:
     ax.set_xlim(0, 100)
     ax.set_xlabel("% of requests where some data was disclosed")
     alt = f"{kind.title()} disclosure rate by country: " + "; ".join(
-        f"{r['country_name']} {_fmt_rate(r[f'{kind}_disclosure_rate'])} of {r[f'{kind}_requests']:,}"
+        f"{r['country_name']} {_fmt_rate(r[f'{kind}_disclosure_rate'])} of {_fmt_count(r[f'{kind}_requests'])}"
         for r in eligible[::-1])
     return _figure(f"{kind}-rates", title, _svg(fig), alt)
 
@@ -161,21 +193,22 @@ def chart_periods(global_rows: list[dict]) -> str:
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3))
     width = 0.27
     for i, kind in enumerate(("legal", "emergency", "preservation")):
-        left.bar([p + (i - 1) * width for p in range(len(periods))], [r[f"{kind}_requests"] for r in global_rows],
+        left.bar([p + (i - 1) * width for p in range(len(periods))],
+                 [_num(r[f"{kind}_requests"]) or float("nan") for r in global_rows],
                  width=width, color=COLORS[kind], label=kind.title())
     left.set_xticks(range(len(periods)), periods)
     left.set_ylabel("Requests")
     left.legend(frameon=False, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=3)
     for kind in ("legal", "emergency"):
-        values = [None if r[f"{kind}_disclosure_rate"] is None else 100 * r[f"{kind}_disclosure_rate"]
+        values = [None if _num(r[f"{kind}_disclosure_rate"]) is None else 100 * r[f"{kind}_disclosure_rate"]
                   for r in global_rows]
         right.plot(periods, values, marker="o", color=COLORS[kind], label=f"{kind.title()}: some data disclosed")
     right.set_ylim(0, 100)
     right.set_ylabel("%")
     right.legend(frameon=False, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2)
     alt = "Every published period: " + "; ".join(
-        f"{r['period']}: legal {r['legal_requests']:,}, emergency {r['emergency_requests']:,}, preservation "
-        f"{r['preservation_requests']:,}; legal disclosed {_fmt_rate(r['legal_disclosure_rate'])}, emergency "
+        f"{r['period']}: legal {_fmt_count(r['legal_requests'])}, emergency {_fmt_count(r['emergency_requests'])}, "
+        f"preservation {_fmt_count(r['preservation_requests'])}; legal disclosed {_fmt_rate(r['legal_disclosure_rate'])}, emergency "
         f"disclosed {_fmt_rate(r['emergency_disclosure_rate'])}" for r in global_rows)
     return _figure("periods", "Requests by type and disclosure rates, every published period", _svg(fig), alt)
 
@@ -187,16 +220,21 @@ def chart_outcomes(rows: list[dict]) -> str:
     fig, ax = plt.subplots(figsize=(7, 0.5 * len(types) + 1.2))
     left = [0.0] * len(types)
     for outcome, color in OUTCOME_COLORS.items():
-        values = [100 * (share.get((t, outcome)) or {}).get("share_of_requests", 0.0) for t in types]
+        values = [100 * (_num((share.get((t, outcome)) or {}).get("share_of_requests")) or 0.0) for t in types]
         ax.barh([t.title() for t in types][::-1], values[::-1], left=left[::-1], color=color,
                 label=outcome.replace("_", " "))
         left = [a + b for a, b in zip(left, values)]
+    # the outcomes whose share is withheld, together
+    rest = [max(0.0, 100 - done) if any(isinstance(share.get((t, o), {}).get("share_of_requests"), Withheld)
+                                        for o in OUTCOME_COLORS) else 0.0 for t, done in zip(types, left)]
+    if any(rest):
+        ax.barh([t.title() for t in types][::-1], rest[::-1], left=left[::-1], color=WITHHELD_COLOR, label="withheld")
     ax.set_xlim(0, 100)
     ax.set_xlabel("% of the type's requests")
     ax.legend(frameon=False, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.35), ncol=6)
     alt = "Outcome of the requests, by type: " + "; ".join(
         f"{t.title()}: " + ", ".join(
-            f"{o.replace('_', ' ')} {_fmt_rate(share[(t, o)]['share_of_requests'])} ({share[(t, o)]['requests']:,})"
+            f"{o.replace('_', ' ')} {_fmt_rate(share[(t, o)]['share_of_requests'])} ({_fmt_count(share[(t, o)]['requests'])})"
             for o in OUTCOME_COLORS if (t, o) in share)
         for t in types)
     return _figure("outcomes", "Outcome of the requests, by type (all countries)", _svg(fig), alt)
@@ -208,6 +246,8 @@ NUM_CLASS = ' class="num"'
 # the world map's shades, lightest for the fewest requests; countries without requests in grey
 MAP_SHADES = ("#dbe7f1", "#a9c6de", "#6f9fc6", "#3b76a8", "#1f4e79")
 MAP_EMPTY = "#eeeeee"
+# a withheld figure in a chart (small-count protection)
+WITHHELD_COLOR = "#e8d9b5"
 
 
 @functools.cache
@@ -228,7 +268,7 @@ def _world_shapes() -> tuple[tuple[str, str], ...]:
 def chart_map(rows: list[dict]) -> str:
     """Total requests per country on a world map, shaded by quintile of the period's countries."""
     totals = {r["country_code"]: r for r in rows}
-    ordered = sorted(r["total_requests"] for r in rows)
+    ordered = sorted(r["total_requests"] for r in rows if _num(r["total_requests"]) is not None) or [0]
     # upper bounds of the shades: the quintiles of the countries' totals
     bounds = [ordered[min(len(ordered) - 1, (len(ordered) * (i + 1)) // len(MAP_SHADES))] for i in range(len(MAP_SHADES))]
 
@@ -238,8 +278,11 @@ def chart_map(rows: list[dict]) -> str:
     paths = []
     for code, shape in _world_shapes():
         row = totals.get(code)
-        fill = shade(row["total_requests"]) if row else MAP_EMPTY
-        label = f"{row['country_name']}: {row['total_requests']:,} requests" if row else ""
+        if row is None:
+            fill = MAP_EMPTY
+        else:
+            fill = WITHHELD_COLOR if _num(row["total_requests"]) is None else shade(row["total_requests"])
+        label = f"{row['country_name']}: {_fmt_count(row['total_requests'])} requests" if row else ""
         title = f"<title>{html.escape(label)}</title>" if label else ""
         paths.append(f'<g fill="{fill}">{title}{shape}</g>')
     legend, low = [], 1
@@ -248,11 +291,14 @@ def chart_map(rows: list[dict]) -> str:
             continue
         legend.append(f'<span class="key"><i style="background:{color}"></i>{low:,}{"" if bound == low else f"–{bound:,}"}</span>')
         low = bound + 1
+    if any(_num(r["total_requests"]) is None for r in rows):
+        legend.append(f'<span class="key"><i style="background:{WITHHELD_COLOR}"></i>withheld (few requests)</span>')
     legend.append(f'<span class="key"><i style="background:{MAP_EMPTY}"></i>no requests</span>')
     svg = ('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 2475 1388" class="map" stroke="#fff" stroke-width="0.6">'
            + "".join(paths) + "</svg>")
     alt = "Total requests by country: " + "; ".join(
-        f"{r['country_name']} {r['total_requests']:,}" for r in sorted(rows, key=lambda r: (-r["total_requests"], r["country_name"])))
+        f"{r['country_name']} {_fmt_count(r['total_requests'])}"
+        for r in sorted(rows, key=lambda r: (-(_num(r["total_requests"]) or 0), r["country_name"])))
     return _figure("map", "Total requests by country", svg + f'<p class="legend">{"".join(legend)}</p>', alt)
 
 
@@ -270,8 +316,12 @@ def _table(rows: list[dict], columns, table_id: str, caption: str, terms: dict[s
             if kind == "text":
                 cells.append(f'<td data-value="{html.escape(str(value))}">{html.escape(str(value))}</td>')
             else:
-                shown = _fmt_value(value, kind)
-                sort = "" if value is None else repr(float(value))
+                shown = _h(value, kind)
+                # a small count sorts between zero and the smallest count shown; other withheld last
+                if isinstance(value, Withheld):
+                    sort = "0.5" if value.reason == SMALL else ""
+                else:
+                    sort = "" if value is None else repr(float(value))
                 cells.append(f'<td class="num" data-value="{sort}">{shown}</td>')
         # what the filter matches: the name, the code, every alias of the country
         found = []
@@ -284,7 +334,7 @@ def _table(rows: list[dict], columns, table_id: str, caption: str, terms: dict[s
             f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>")
 
 
-SCRIPT = """
+SCRIPT = r"""
 (function () {
   function sortTable(table, index, type, th) {
     var body = table.tBodies[0];
@@ -360,18 +410,23 @@ input[type=search]{padding:.4rem .6rem;font-size:1rem;width:18rem;max-width:100%
 """
 
 
-def _page(title: str, body: str, script: str = "") -> str:
+# The small-count protection a page was written with: N, or "off".
+MIN_COUNT_META = "irr-public-min-count"
+
+
+def _page(title: str, body: str, script: str = "", min_count: int | None = None) -> str:
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+        f"<meta name=\"{MIN_COUNT_META}\" content=\"{min_count or 'off'}\">"
         f"<title>{html.escape(title)}</title><style>{STYLE}</style></head>"
         f"<body><main>{body}</main>{f'<script>{script}</script>' if script else ''}</body></html>\n"
     )
 
 
-def render_period(con: duckdb.DuckDBPyConnection, period: str) -> str:
+def render_period(con: duckdb.DuckDBPyConnection, period: str, protector: Protector | None = None) -> str:
     """The report page of one period, from the published reporting tables: every figure as
-    dbt computed it, formatted here."""
+    dbt computed it, formatted here; with small-count protection, as the protector shows it."""
     countries = _rows(con, """
         select r.*, a.distinct_accounts, c.total_requests_change_share, c.legal_disclosure_rate_change
         from reporting.information_requests as r
@@ -396,10 +451,11 @@ def render_period(con: duckdb.DuckDBPyConnection, period: str) -> str:
                               "(select country_code from reporting.information_requests where period = ?) "
                               "order by country_name, period", [period])
     agencies = _rows(con, """
-        select country_name, agency, any_value(agency_requests) as agency_requests, min(agency_rank) as agency_rank
+        select period, country_code, country_name, agency, any_value(agency_requests) as agency_requests,
+               min(agency_rank) as agency_rank
         from reporting.information_requests_by_agency
         where period = ? and agency_rank <= ?
-        group by country_name, agency order by country_name, agency_rank""", [period, TOP_AGENCIES])
+        group by all order by country_name, agency_rank""", [period, TOP_AGENCIES])
     outcomes = _rows(con, "select * from reporting.information_requests_by_outcome_global where period = ? "
                           "order by request_type, outcome", [period])
     processes = _rows(con, """
@@ -407,6 +463,21 @@ def render_period(con: duckdb.DuckDBPyConnection, period: str) -> str:
         where period = ? order by requests desc, legal_process""", [period])
     timing = _rows(con, "select * from reporting.information_requests_timing where period = ? order by request_type",
                    [period])
+    if protector is not None:
+        def mask(table: str, rows: list[dict]) -> list[dict]:
+            return [protector.mask(table, row) for row in rows]
+
+        countries = mask("information_requests", countries)
+        # withheld totals last: their exact order is not shown either
+        countries.sort(key=lambda r: (_num(r["total_requests"]) is None, -(_num(r["total_requests"]) or 0),
+                                      r["country_name"]))
+        totals = mask("information_requests_global", [totals])[0]
+        history = mask("information_requests_global", history)
+        every_period = mask("information_requests", every_period)
+        agencies = mask("information_requests_by_agency", agencies)
+        outcomes = mask("information_requests_by_outcome_global", outcomes)
+        processes = mask("information_requests_by_legal_process_global", processes)
+        timing = mask("information_requests_timing", timing)
 
     label = period_value(period)
     if version:
@@ -415,7 +486,13 @@ def render_period(con: duckdb.DuckDBPyConnection, period: str) -> str:
     else:
         published_text = "not yet published"
     formats = {m: kind for m, _, kind in country_columns()}
-    if restated:
+    if restated and protector is not None:
+        # the figures before and after are not shown: the one before may have been withheld
+        items = "".join(f"<li>{html.escape(r['country_name'])}: {html.escape(r['metric'].replace('_', ' '))}</li>"
+                        for r in restated)
+        restated_html = (f'<details class="restated"><summary>This version restates {len(restated)} '
+                         f'published figure{"s" if len(restated) != 1 else ""}</summary><ul>{items}</ul></details>')
+    elif restated:
         items = "".join(
             f"<li>{html.escape(r['country_name'])}: {html.escape(r['metric'].replace('_', ' '))} "
             f"{_fmt_value(r['old_value'], formats.get(r['metric']))} &rarr; "
@@ -429,24 +506,24 @@ def render_period(con: duckdb.DuckDBPyConnection, period: str) -> str:
     tiles = "".join(
         f'<div class="tile"><span>{html.escape(name)}</span><b>{value}</b></div>'
         for name, value in (
-            ("Total requests", _fmt_count(totals["total_requests"])),
-            ("Legal requests", _fmt_count(totals["legal_requests"])),
-            ("Emergency requests", _fmt_count(totals["emergency_requests"])),
-            ("Preservation requests", _fmt_count(totals["preservation_requests"])),
-            ("Legal: some data disclosed", _fmt_rate(totals["legal_disclosure_rate"])),
-            ("Emergency: some data disclosed", _fmt_rate(totals["emergency_disclosure_rate"])),
-            ("Accounts specified", _fmt_count(totals["accounts_specified"])),
-            ("Countries", _fmt_count(totals["countries"])),
+            ("Total requests", _h(totals["total_requests"])),
+            ("Legal requests", _h(totals["legal_requests"])),
+            ("Emergency requests", _h(totals["emergency_requests"])),
+            ("Preservation requests", _h(totals["preservation_requests"])),
+            ("Legal: some data disclosed", _h(totals["legal_disclosure_rate"], "rate")),
+            ("Emergency: some data disclosed", _h(totals["emergency_disclosure_rate"], "rate")),
+            ("Accounts specified", _h(totals["accounts_specified"])),
+            ("Countries", _h(totals["countries"])),
         )
     )
     definitions = "".join(f"<dt>{html.escape(t)}</dt><dd>{html.escape(d)}</dd>" for t, d in DEFINITIONS)
     process_rows = "".join(
-        f"<tr><td>{html.escape(p['legal_process'])}</td><td class=\"num\">{_fmt_count(p['requests'])}</td>"
-        f"<td class=\"num\">{_fmt_rate(p['disclosure_rate'])}</td>"
-        f"<td class=\"num\">{_fmt_count(p['accounts_specified'])}</td></tr>" for p in processes)
+        f"<tr><td>{html.escape(p['legal_process'])}</td><td class=\"num\">{_h(p['requests'])}</td>"
+        f"<td class=\"num\">{_h(p['disclosure_rate'], 'rate')}</td>"
+        f"<td class=\"num\">{_h(p['accounts_specified'])}</td></tr>" for p in processes)
     timing_rows = "".join(
-        f"<tr><td>{html.escape(t['request_type'].title())}</td><td class=\"num\">{_fmt_count(t['requests_with_final_outcome'])}</td>"
-        f"<td class=\"num\">{t['median_days_to_outcome']:.1f}</td></tr>" for t in timing)
+        f"<tr><td>{html.escape(t['request_type'].title())}</td><td class=\"num\">{_h(t['requests_with_final_outcome'])}</td>"
+        f"<td class=\"num\">{_h(t['median_days_to_outcome'], 'days')}</td></tr>" for t in timing)
     body = f"""
 <header><p class="meta"><a href="../index.html">All periods</a></p>
 <h1>Information Requests Report: {html.escape(label)}</h1>
@@ -459,7 +536,7 @@ def render_period(con: duckdb.DuckDBPyConnection, period: str) -> str:
 often some data was disclosed. Each request is counted once, in its current state, in the half-year in
 which it was received.</p></section>
 <section aria-labelledby="headline"><h2 id="headline">Global figures</h2><div class="headline">{tiles}</div>
-<p>Across all countries, the requests named {_fmt_count(totals['distinct_accounts'])} distinct known accounts
+<p>Across all countries, the requests named {_h(totals['distinct_accounts'])} distinct known accounts
 (an account named in several requests of a country counts once per country).</p></section>
 <section aria-labelledby="charts"><h2 id="charts">Charts</h2>
 {chart_map(countries)}
@@ -491,7 +568,14 @@ which it was received.</p></section>
 <tbody>{timing_rows}</tbody></table></div></section>
 <section aria-labelledby="definitions"><h2 id="definitions">Definitions</h2><dl>{definitions}</dl></section>
 """
-    return _page(f"Information Requests Report, {label}", body, SCRIPT)
+    if protector is not None:
+        body = body.replace('<section aria-labelledby="definitions">', (
+            f'<section aria-labelledby="small-counts"><h2 id="small-counts">Small counts</h2><p>Counts from 1 to '
+            f"{protector.n - 1} are shown as &lt;{protector.n}, so that no figure points at a person; figures marked x "
+            "are withheld so that a small count cannot be worked out from the totals and the other figures, or are "
+            "rates computed from a withheld count. Totals include every request.</p></section>"
+            '<section aria-labelledby="definitions">'), 1)
+    return _page(f"Information Requests Report, {label}", body, SCRIPT, protector.n if protector else None)
 
 
 HISTORY_COLUMNS = [("total_requests", "Total", "count"), ("legal_requests", "Legal", "count"),
@@ -506,7 +590,7 @@ def _agencies(rows: list[dict]) -> str:
         by_country.setdefault(row["country_name"], []).append(row)
     body = "".join(
         f'<tr><th scope="row">{html.escape(name)}</th><td>'
-        + "; ".join(f"{html.escape(a['agency'])} ({_fmt_count(a['agency_requests'])})" for a in found)
+        + "; ".join(f"{html.escape(a['agency'])} ({_h(a['agency_requests'])})" for a in found)
         + "</td></tr>" for name, found in by_country.items())
     return (f'<div class="table-wrap"><table id="agency-table"><caption>The {TOP_AGENCIES} agencies of each country '
             "that sent the most requests (all types), with their requests; names normalised.</caption>"
@@ -523,23 +607,25 @@ def _histories(rows: list[dict]) -> str:
     for name, periods in by_country.items():
         body = "".join(
             f'<tr><th scope="row">{html.escape(period_value(r["period"]))}</th>'
-            + "".join(f'<td class="num">{_fmt_value(r[c], kind)}</td>' for c, _, kind in HISTORY_COLUMNS)
+            + "".join(f'<td class="num">{_h(r[c], kind)}</td>' for c, _, kind in HISTORY_COLUMNS)
             + "</tr>" for r in periods)
         out.append(f'<details class="history"><summary>{html.escape(name)}</summary><div class="table-wrap"><table>'
                    f'<thead><tr><th scope="col">Half-year</th>{head}</tr></thead><tbody>{body}</tbody></table></div></details>')
     return "".join(out)
 
 
-def render_index(con: duckdb.DuckDBPyConnection, export_dir: Path) -> str:
+def render_index(con: duckdb.DuckDBPyConnection, export_dir: Path, protector: Protector | None = None) -> str:
     rows = _rows(con, """
         select g.*, v.version, v.published_at
         from reporting.information_requests_global as g
         left join (select period, max(version) as version, max(published_at) as published_at
                    from reporting.report_versions group by period) as v using (period)
         order by g.period desc""")
+    if protector is not None:
+        rows = [protector.mask("information_requests_global", row) for row in rows]
     items = "".join(
         f"<tr><th scope=\"row\"><a href=\"{html.escape(r['period'])}/report.html\">{html.escape(period_value(r['period']))}</a></th>"
-        + "".join(f"<td class=\"num\">{_fmt_value(r[c], kind)}</td>" for c, _, kind in INDEX_COLUMNS)
+        + "".join(f"<td class=\"num\">{_h(r[c], kind)}</td>" for c, _, kind in INDEX_COLUMNS)
         + f"<td>{'v' + str(r['version']) if r['version'] else NO_VALUE}</td>"
         f"<td><a href=\"{html.escape(r['period'])}/information_requests.csv\">CSV</a> · "
         f"<a href=\"{html.escape(r['period'])}/information_requests_by_outcome.csv\">outcomes</a></td></tr>"
@@ -551,7 +637,7 @@ def render_index(con: duckdb.DuckDBPyConnection, export_dir: Path) -> str:
             "and how often some data was disclosed. <a href=\"information_requests.csv\">Every period in one CSV</a>.</p>"
             "<div class=\"table-wrap\"><table><thead><tr><th scope=\"col\">Period</th>"
             f"{head}<th scope=\"col\">Version</th><th scope=\"col\">Data</th></tr></thead><tbody>{items}</tbody></table></div>")
-    return _page("Information Requests Reports", body)
+    return _page("Information Requests Reports", body, min_count=protector.n if protector else None)
 
 
 # the index's headline figures per period
@@ -562,8 +648,12 @@ INDEX_COLUMNS = [("total_requests", "Total requests", "count"), ("legal_requests
 
 
 def _fmt_value(value, kind: str | None) -> str:
+    if isinstance(value, Withheld):
+        return value.shown
     if value is None:
         return NO_VALUE
+    if kind == "days":
+        return f"{float(value):.1f}"
     if kind == "rate":
         return _fmt_rate(value)
     if kind == "share_change":
@@ -577,12 +667,29 @@ def _write(path: Path, text: str) -> None:
     write_file(path, text.encode("utf-8"))
 
 
-def write_reports(con: duckdb.DuckDBPyConnection, export_dir: Path, periods: list[str]) -> list[Page]:
-    """Write `<period>/report.html` for the given periods and rebuild `index.html`."""
+def written_min_count(page: Path) -> str | None:
+    """The small-count protection a page was written with ("off", or N as text); None when
+    the page does not exist or does not say."""
+    try:
+        head = page.read_text(encoding="utf-8")[:2000]
+    except FileNotFoundError:
+        return None
+    found = re.search(f'<meta name="{MIN_COUNT_META}" content="([^"]*)">', head)
+    return found.group(1) if found else None
+
+
+def write_reports(con: duckdb.DuckDBPyConnection, export_dir: Path, periods: list[str],
+                  min_count: int | None = None) -> list[Page]:
+    """Write `<period>/report.html` for the given periods, and for any published period whose
+    page was written with another small-count protection, and rebuild `index.html`."""
+    protector = Protector(con, min_count) if min_count else None
+    setting = str(min_count or "off")
+    stale = [p.parent.name for p in export_dir.glob("*/report.html")
+             if written_min_count(p) != setting and p.parent.name not in periods]
     pages = []
-    for period in periods:
+    for period in sorted({*periods, *stale}):
         path = export_dir / period / "report.html"
-        _write(path, render_period(con, period))
+        _write(path, render_period(con, period, protector))
         pages.append(Page(period, path))
-    _write(export_dir / "index.html", render_index(con, export_dir))
+    _write(export_dir / "index.html", render_index(con, export_dir, protector))
     return pages

@@ -4,6 +4,7 @@ Every report table and column is declared in the dbt yml (`dbt/models/marts/repo
 its description; each measure of `information_requests` carries `config.meta.report`:
 
     format: count | rate
+    of: [numerator, denominator]          a rate's counts (withheld with them, IRR_PUBLIC_MIN_COUNT)
     html: {label, position}               a column of the HTML country table
     export: {metric, position}            a per-country metric of the CSV export
     export_global: {metric, position}     a global metric of the CSV export
@@ -39,6 +40,7 @@ class Measure:
     export_position: float | None = None
     global_metric: str | None = None
     global_position: float | None = None
+    of: tuple[str, ...] = ()  # a rate's numerator and denominator
 
 
 @functools.cache
@@ -111,6 +113,7 @@ def measures(name: str = REPORT_MODEL) -> list[Measure]:
             html_label=html.get("label"), html_position=html.get("position"),
             export_metric=export.get("metric"), export_position=export.get("position"),
             global_metric=glob.get("metric"), global_position=glob.get("position"),
+            of=tuple(meta.get("of") or ()),
         ))
     return out
 

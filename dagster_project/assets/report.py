@@ -15,9 +15,17 @@ from dagster import (
     asset,
 )
 
-from dagster_project.export import TIDY_EXPORTS, write_datapackage, write_every_period, write_export, write_tidy
+from dagster_project.disclosure import Protector, min_count
+from dagster_project.export import (
+    TIDY_EXPORTS,
+    write_datapackage,
+    write_every_period,
+    write_export,
+    write_tidy,
+    written_min_count,
+)
 from dagster_project.html_report import write_reports
-from dagster_project.partitions import half_year_partitions, periods_of_window
+from dagster_project.partitions import PERIOD_PATTERN, half_year_partitions, periods_of_window
 from dagster_project.publication import REPORT_DB, Publisher
 from dagster_project.publish import (
     DEFAULT_DRIFT_THRESHOLD,
@@ -82,17 +90,24 @@ def _drift_gate(con: duckdb.DuckDBPyConnection, periods: list[str]) -> None:
 def public_export(context: AssetExecutionContext, paths: IrrPaths) -> MaterializeResult:
     """`exports/<period>/information_requests.csv` (the long format) and the tidy breakdowns
     (`information_requests_by_outcome.csv`) for each half-year of the run (staged)."""
+    n = min_count()
     with paths.connect(read_only=True) as con:
         periods = run_periods(context, con)
         _drift_gate(con, periods)
         exports = publisher(paths).stage(context.run.run_id) / "exports"
-        written = [write_export(con, exports, period) for period in periods]
-        written += [write_tidy(con, exports, period, table) for period in periods for table in TIDY_EXPORTS]
+        # a change of the small-count protection rewrites every published period, not only the run's
+        if written_min_count(exports) not in (n, "unknown"):
+            periods = sorted({*periods, *(p.name for p in exports.iterdir()
+                                          if p.is_dir() and PERIOD_PATTERN.match(p.name))})
+        protector = Protector(con, n) if n else None
+        written = [write_export(con, exports, period, protector) for period in periods]
+        written += [write_tidy(con, exports, period, table, protector) for period in periods for table in TIDY_EXPORTS]
         written.append(write_every_period(exports))
-        written.append(write_datapackage(exports))
+        written.append(write_datapackage(exports, n))
     return MaterializeResult(
         metadata={
             "periods": ", ".join(periods),
+            "small_count_protection": f"counts under {n} withheld" if n else "off",
             "files": MetadataValue.md("\n".join(f"- `{p.relative_to(exports)}`" for p in written)),
         }
     )
@@ -164,7 +179,7 @@ def html_report(context: AssetExecutionContext, paths: IrrPaths) -> MaterializeR
     staged = publisher(paths).stage(context.run.run_id)
     with paths.connect(staged / REPORT_DB, read_only=True) as con:
         periods = run_periods(context, con)
-        pages = write_reports(con, staged / "exports", periods)
+        pages = write_reports(con, staged / "exports", periods, min_count())
     return MaterializeResult(
         metadata={
             "pages": MetadataValue.md("\n".join(

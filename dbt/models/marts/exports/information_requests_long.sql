@@ -21,13 +21,13 @@ metrics as (
     select
         period, 1 as section, country_name as location_order, country_code as code_order,
         {{ loop.index }} as metric_order, 'country_name' as location, country_name as location_value,
-        '{{ m.metric }}' as metric_name, {{ m.column }}::double as value
+        '{{ m.metric }}' as metric_name, '{{ m.column }}' as measure, {{ m.column }}::double as value
     from countries
     union all
     {%- endfor %}
     {%- for m in global_metrics %}
     select
-        period, 2, '', '', {{ loop.index }}, 'all', 'All', '{{ m.metric }}', {{ m.column }}::double
+        period, 2, '', '', {{ loop.index }}, 'all', 'All', '{{ m.metric }}', '{{ m.column }}', {{ m.column }}::double
     from world
     {%- if not loop.last %}
     union all
@@ -56,7 +56,10 @@ final as (
         -- a fraction or a count as a float; 0.0 when there were no requests of the type
         coalesce(value, 0)::double::varchar as result,
         ''::varchar as base,
-        ''::varchar as date
+        ''::varchar as date,
+        -- what the row counts, for the small-count protection of the public file (not written)
+        nullif(code_order, '')::varchar as country_code,
+        measure::varchar as measure
     from metrics
 )
 
