@@ -294,6 +294,12 @@ def run(period: str | None, verbose: bool = False, out: TextIO | None = None, fu
         raise RunFailed("--full-refresh rebuilds every period: leave out --period")
     if period is not None:
         check_period(period)
+    from dagster_project.disclosure import min_count
+
+    try:
+        min_count()  # a setting that is not a count stops the run before anything is read
+    except ValueError as exc:
+        raise RunFailed(str(exc)) from None
     _absolute_env()
     from dagster_project.resources import IrrPaths, WarehouseBusy, hold_warehouse
 

@@ -80,6 +80,8 @@ class System:
     values: dict[Key, int] = field(default_factory=dict)
     sums: list[dict[Key, int]] = field(default_factory=list)
     derived: dict[Key, tuple[Key, ...]] = field(default_factory=dict)
+    # cells a reader knows without their figure: a sum of rows that are not there is zero
+    known: set[Key] = field(default_factory=set)
 
     def add_sum(self, total: Key, parts: list[Key], more: tuple[Key, ...] = ()) -> None:
         """total + more = sum of parts (cells not in the system are zero, and left out)."""
@@ -90,6 +92,8 @@ class System:
         terms = {k: c for k, c in terms.items() if c}
         if len(terms) >= 2:
             self.sums.append(terms)
+        elif len(terms) == 1:
+            self.known.update(terms)
 
     def broken_sums(self) -> list[dict[Key, int]]:
         """The sums the figures do not satisfy (none, unless a model changed what it counts)."""
@@ -260,12 +264,14 @@ def determined(unknown: set[Key], sums: list[dict[Key, int]]) -> set[Key]:
     return {order[p] for p, row in basis.items() if len(row) == 1}
 
 
-def suppress(values: dict[Key, int], sums: list[dict[Key, int]], n: int) -> dict[Key, str]:
+def suppress(values: dict[Key, int], sums: list[dict[Key, int]], n: int, known: set[Key] = frozenset()) -> dict[Key, str]:
     """The withheld cells, each with its reason: the counts from 1 to n-1, and the cells withheld
-    so that none of those can be worked out from the published ones."""
+    so that none of those can be worked out from the published ones (`known` cells, which a
+    reader knows anyway, are never chosen)."""
     withheld = {k: SMALL for k, v in values.items() if 1 <= v < n}
     if not withheld:
         return withheld
+    known = set(known)
     sums_of: dict[Key, list[int]] = {}
     for i, terms in enumerate(sums):
         for key in terms:
@@ -281,12 +287,25 @@ def suppress(values: dict[Key, int], sums: list[dict[Key, int]], n: int) -> dict
         seen, frontier = {cell}, [cell]
         while frontier:
             candidates = sorted({k for c in frontier for i in sums_of.get(c, ()) for k in sums[i]
-                                 if k not in withheld}, key=cost)
+                                 if k not in withheld and k not in known}, key=cost)
             if candidates:
                 return candidates[0]
             frontier = sorted({k for c in frontier for i in sums_of.get(c, ()) for k in sums[i]} - seen)
             seen.update(frontier)
         return None
+
+    def protect(cell: Key) -> None:
+        """Withhold one more cell so that `cell` is no longer given away. With none left to
+        withhold, the sums pin `cell` from withheld cells alone: it is a zero every reader knows
+        (a small count never is), so it is published after all."""
+        extra = complement(cell)
+        if extra is not None:
+            withheld[extra] = COMPLEMENT
+        elif values[cell] == 0 and withheld.get(cell) == COMPLEMENT:
+            del withheld[cell]
+            known.add(cell)
+        else:
+            raise RuntimeError(f"small-count protection found no cell to withhold beside {cell}")
 
     while True:
         # the cheap pass: a sum with one withheld cell gives it away
@@ -296,21 +315,14 @@ def suppress(values: dict[Key, int], sums: list[dict[Key, int]], n: int) -> dict
             for terms in sums:
                 hidden = [k for k in terms if k in withheld]
                 if len(hidden) == 1:
-                    extra = complement(hidden[0])
-                    if extra is not None:
-                        withheld[extra] = COMPLEMENT
-                        changed = True
+                    protect(hidden[0])
+                    changed = True
         found = sorted(determined(set(withheld), sums))
         if not found:
             return withheld
-        progress = False
         for cell in found:
-            extra = complement(cell)
-            if extra is not None:
-                withheld[extra] = COMPLEMENT
-                progress = True
-        if not progress:
-            raise RuntimeError(f"small-count protection found no cell to withhold beside {found[0]}")
+            if cell in withheld:
+                protect(cell)
 
 
 @dataclass
@@ -326,7 +338,7 @@ class Protection:
 
 def protect(con: duckdb.DuckDBPyConnection, period: str, n: int) -> Protection:
     system = build_system(con, period)
-    status = suppress(system.values, system.sums, n)
+    status = suppress(system.values, system.sums, n, system.known)
     for key, parts in system.derived.items():
         if any(p in status for p in parts):
             status[key] = DERIVED

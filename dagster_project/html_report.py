@@ -529,7 +529,8 @@ def render_period(con: duckdb.DuckDBPyConnection, period: str, protector: Protec
 <h1>Information Requests Report: {html.escape(label)}</h1>
 <p class="meta">Period {html.escape(period)} ({totals['period_start']} to {totals['period_end']}) · {html.escape(published_text)}
 · <a href="information_requests.csv">Download the data (CSV)</a>
-· <a href="information_requests_by_outcome.csv">Outcomes (CSV)</a></p>{restated_html}</header>
+· <a href="information_requests_by_outcome.csv">Outcomes (CSV)</a>
+· <a href="information_requests_by_agency.csv">Agencies (CSV)</a></p>{restated_html}</header>
 <section aria-labelledby="about"><h2 id="about">What this report covers</h2>
 <p>This report counts the requests for user data that law enforcement agencies sent to the platform in
 {html.escape(label)}, by requesting country and kind of request, how many accounts they specified, and how
@@ -628,7 +629,8 @@ def render_index(con: duckdb.DuckDBPyConnection, export_dir: Path, protector: Pr
         + "".join(f"<td class=\"num\">{_h(r[c], kind)}</td>" for c, _, kind in INDEX_COLUMNS)
         + f"<td>{'v' + str(r['version']) if r['version'] else NO_VALUE}</td>"
         f"<td><a href=\"{html.escape(r['period'])}/information_requests.csv\">CSV</a> · "
-        f"<a href=\"{html.escape(r['period'])}/information_requests_by_outcome.csv\">outcomes</a></td></tr>"
+        f"<a href=\"{html.escape(r['period'])}/information_requests_by_outcome.csv\">outcomes</a> · "
+        f"<a href=\"{html.escape(r['period'])}/information_requests_by_agency.csv\">agencies</a></td></tr>"
         for r in rows if (export_dir / r["period"] / "report.html").exists()
     )
     head = "".join(f"<th scope=\"col\" class=\"num\">{html.escape(label)}</th>" for _, label, _ in INDEX_COLUMNS)

@@ -15,8 +15,8 @@ from drops import event, installed, irr_process_env, write_drop
 from test_end_to_end import e2e_drop
 
 
-def irr(args: list[str], raw: Path, out: Path, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    env = irr_process_env(raw, out / "wh", out / "ex")
+def irr(args: list[str], raw: Path, out: Path, cwd: Path | None = None, **extra: str) -> subprocess.CompletedProcess:
+    env = irr_process_env(raw, out / "wh", out / "ex", **extra)
     return subprocess.run([installed("irr"), *args], env=env, cwd=cwd,
                           capture_output=True, text=True, timeout=600)
 
@@ -151,6 +151,13 @@ def test_malformed_period_fails_before_running(drop, tmp_path):
     result = irr(["run", "--period", "2023-Q3"], drop, tmp_path)
     assert result.returncode == 1
     assert last_line(result) == "irr: run failed: --period must look like 2023-H2, not '2023-Q3'"
+
+
+def test_small_count_setting_that_is_not_a_count_fails_before_running(drop, tmp_path):
+    result = irr(["run"], drop, tmp_path, IRR_PUBLIC_MIN_COUNT="ten")
+    assert result.returncode == 1
+    assert last_line(result).startswith("irr: run failed: IRR_PUBLIC_MIN_COUNT must be a whole number")
+    assert not (tmp_path / "wh").exists()
 
 
 def test_directory_file_missing_a_column_fails_the_run(tmp_path):

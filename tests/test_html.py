@@ -198,6 +198,8 @@ def test_index_shows_headline_figures_and_one_csv_of_every_period(built):
     row = index[index.index('href="2023-H2/report.html"'):].split("</tr>")[0]
     # 2023-H2: 7 requests, 4 legal, 3 emergency... as hand-computed in test_end_to_end
     assert '<td class="num">7</td>' in row and '<td class="num">33.3%</td>' in row
+    for name in ("information_requests", "information_requests_by_outcome", "information_requests_by_agency"):
+        assert f'href="2023-H2/{name}.csv"' in row and (root / "exports" / "2023-H2" / f"{name}.csv").exists()
 
 
 def test_map_shades_the_countries_that_made_requests(built):
