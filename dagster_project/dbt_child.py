@@ -33,6 +33,14 @@ def main() -> None:
     dbt = str(beside) if beside.is_file() and os.access(beside, os.X_OK) else shutil.which("dbt")
     if dbt is None:
         sys.exit(f"dbt not found beside {sys.executable} nor on PATH")
+    # dbt works in the warehouse's folder (IRR_DBT_CWD), where the profile's database path,
+    # the same relative name for every warehouse, points: dbt's partial-parse state, keyed on
+    # the profile, then serves every warehouse (an absolute path would make each new one parse
+    # the project whole). The project stays where it was started from.
+    workdir = os.environ.get("IRR_DBT_CWD")
+    if workdir:
+        os.environ.setdefault("DBT_PROJECT_DIR", os.getcwd())
+        os.chdir(workdir)
     os.execv(dbt, [dbt, *sys.argv[1:]])
 
 

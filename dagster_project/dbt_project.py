@@ -73,8 +73,12 @@ def dbt_launcher() -> str:
 
 def dbt_environment(**extra: str) -> dict[str, str]:
     """The environment of every dbt subprocess: no telemetry (offline it waits on the network), no colours."""
+    from dagster_project.resources import WAREHOUSE_DB
+
+    # the profile's database as every run's dbt names it (from the warehouse folder): the
+    # partial-parse state written here is then valid for every warehouse
     return {**os.environ, "DO_NOT_TRACK": "1", "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-            "DBT_USE_COLORS": "false", **extra}
+            "DBT_USE_COLORS": "false", "IRR_WAREHOUSE_DB": WAREHOUSE_DB, **extra}
 
 
 def _newest_source_mtime() -> float:

@@ -15,6 +15,10 @@ import duckdb
 from dagster import ConfigurableResource, InitResourceContext
 from pydantic import PrivateAttr
 
+# The warehouse's database file, in the warehouse folder; dbt's profile names it relative to
+# that folder (dbt works there), the same for every warehouse.
+WAREHOUSE_DB = "warehouse.duckdb"
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_RAW_DIR = REPO_ROOT / "data" / "sample"
 LOCK_FILE = ".irr-run.lock"
@@ -55,7 +59,7 @@ class IrrPaths(ConfigurableResource):
 
     @property
     def warehouse_db(self) -> Path:
-        return self.warehouse_path / "warehouse.duckdb"
+        return self.warehouse_path / WAREHOUSE_DB
 
     @property
     def report_db(self) -> Path:

@@ -10,6 +10,7 @@ import duckdb
 import pytest
 
 from contract_cases import ACCOUNTS, SHORT_LINKS, VIDEOS
+from dagster_project.dbt_project import DBT_PROJECT_DIR
 from dagster_project.partitions import last_period
 from drops import event, installed, irr_process_env, write_drop
 from test_end_to_end import e2e_drop
@@ -66,14 +67,18 @@ def test_run_twice_gives_byte_identical_export_equal_tables_and_no_new_version(d
     assert f"html:    {tmp_path / 'one' / 'ex' / 'index.html'}" in lines
     assert "2023-H2" in first.stdout
 
-    # dbt's output went to the log file; dbt parsed the project at most once in the first run
-    # (a new warehouse) and not at all in the second
+    # dbt's output went to the log file; dbt did not parse the project whole, not even in the
+    # first run (a new warehouse): the partial-parse state made with the manifest serves it
     logs = sorted((tmp_path / "one" / "wh" / "logs").glob("irr-run-*.log"))
     assert len(logs) == 2
     first_log, second_log = (p.read_text() for p in logs)
     assert "Finished running" in first_log
-    assert first_log.count("Unable to do partial parsing") <= 1
-    assert "Unable to do partial parsing" not in second_log
+    assert "Unable to do partial parsing" not in first_log + second_log
+    dbt_log = (tmp_path / "one" / "wh" / "dbt" / "dbt.log").read_text()
+    assert "Partial parsing enabled" in dbt_log and "Unable to do partial parsing" not in dbt_log
+    # dbt worked in the warehouse folder: its database is there, nothing was written beside the project
+    assert (tmp_path / "one" / "wh" / "warehouse.duckdb").exists()
+    assert not list(DBT_PROJECT_DIR.glob("*.duckdb*"))
     # dbt's working files (artifacts, compiled SQL, its log) live with the warehouse
     assert {"run_results.json", "manifest.json", "compiled", "dbt.log"} <= {
         p.name for p in (tmp_path / "one" / "wh" / "dbt").iterdir()}

@@ -1,4 +1,5 @@
-"""Small-count protection of the public outputs (CONTRACT 3.2, IRR_PUBLIC_MIN_COUNT).
+"""Small-count protection of the public outputs (CONTRACT 3.2, IRR_PUBLIC_MIN_COUNT), and the
+bundled sample it runs on.
 
 The end-to-end tests read the published files as a reader would and solve, with their own
 linear algebra (numpy, not the pipeline's elimination), for every withheld cell from the
@@ -382,3 +383,22 @@ def test_the_page_withholds_what_the_csv_withholds(published):
             for text in re.findall(r'<td class="num"[^>]*>([^<]*)</td>', table):
                 if re.fullmatch(r"[0-9,]+", text):
                     assert int(text.replace(",", "")) == 0 or int(text.replace(",", "")) >= N, text
+
+
+def test_bundled_sample_is_small_and_broad(published):
+    """The sample `irr run` uses by default (its pipeline run is this module's)."""
+    root, _ = published
+    size = sum(p.stat().st_size for p in SAMPLE_RAW_DIR.rglob("*") if p.is_file())
+    assert size <= 5 * 1024 * 1024
+    with duckdb.connect(str(root / "warehouse" / "warehouse.duckdb"), read_only=True) as con:
+        periods = con.execute("select count(distinct period) from reporting.information_requests").fetchone()[0]
+        countries = con.execute("select count(distinct country_code) from reporting.information_requests").fetchone()[0]
+        summary = {(s, i): v for s, i, v in con.execute("select * from dq.dq_run_summary").fetchall()}
+    assert periods >= 2 and countries >= 20
+    # every surface form of CONTRACT 1.2 occurs, and so do invalid identifiers and bad lines
+    for form in ("email", "phone", "username", "profile_url", "video_url", "short_link", "user_id"):
+        assert summary.get(("identifiers by form", form), 0) > 0, form
+    assert summary[("lines", "quarantined")] > 0
+    assert summary[("requests", "superseded events")] > 0
+    assert sum(v for (s, _), v in summary.items() if s == "invalid identifiers") > 0
+    assert summary.get(("unresolved identifiers", "username"), 0) > 0

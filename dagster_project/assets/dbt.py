@@ -50,14 +50,17 @@ FULL_REFRESH_TAG = "irr/full_refresh"
 def _build(context: AssetExecutionContext, dbt: DbtCliResource, paths: IrrPaths, **env: str) -> Iterator[Any]:
     """`dbt build` of the context's selection against this run's warehouse.
 
-    dbt runs as a subprocess that inherits this environment: its profile reads the warehouse
-    path, the per-period macros the period range. Its artifacts, logs and partial-parse state
+    dbt runs as a subprocess that inherits this environment, in the warehouse's folder
+    (`irr-dbt` moves there): its profile reads the database's name, the same for every
+    warehouse, so the partial-parse state built once serves them all; the per-period macros
+    read the period range. Its artifacts, logs and partial-parse state
     live with the warehouse, in one folder reused run after run, so dbt parses the project
     again only when the project changed.
     """
     # dbt's unit tests check the models' logic on fixed rows: run by the test suite
     # (tests/test_end_to_end.py), not by every production build
-    os.environ.update({"IRR_WAREHOUSE_DB": str(paths.warehouse_db), "DBT_USE_COLORS": "false", "DO_NOT_TRACK": "1",
+    os.environ.update({"IRR_WAREHOUSE_DB": paths.warehouse_db.name, "IRR_DBT_CWD": str(paths.warehouse_db.parent),
+                       "DBT_USE_COLORS": "false", "DO_NOT_TRACK": "1",
                        "DBT_EXCLUDE_RESOURCE_TYPES": "unit_test",
                        # irr-dbt checks that this process is still its parent (dbt_child.py)
                        "IRR_DBT_PARENT": str(os.getpid()), **env})

@@ -119,10 +119,14 @@ def published_report(context: AssetExecutionContext, paths: IrrPaths) -> Materia
     """Write `report.duckdb` (staged): the report tables and the publication history, with the
     versions this run's dbt build added for its half-years."""
     run_id = context.run.run_id
-    fingerprint = input_fingerprint(paths.raw_path)
     staged = publisher(paths).stage(run_id)
     with paths.connect() as con:
         periods = run_periods(context, con)
+        # the drop's fingerprint as this run's dbt build recorded it (hashed once per run);
+        # a run that added no version has none recorded: hash the drop then
+        recorded = con.execute("select any_value(input_fingerprint) from history.report_versions where run_id = ?",
+                               [run_id]).fetchone()[0]
+        fingerprint = recorded or input_fingerprint(paths.raw_path)
         publications = run_versions(con, periods, run_id)
         counts = publish_report(con, staged / REPORT_DB, run_id)
         restated = con.execute(
