@@ -139,7 +139,9 @@ def _step_line(step: str, mats: list[tuple[str, dict]], checks: tuple[int, int])
         text = f"new {published}" if published != "none" else "no new version"
         return "versions", text + (f"; unchanged {unchanged}" if unchanged != "none" else "")
     if step == "exports__report_html":
-        return "html", f"{_plural(str(meta.get('pages', '')).count('report.html'), 'page')} and the index"
+        drawn = _plural(str(meta.get("pages", "")).count("report.html"), "page")
+        unchanged = int(meta.get("pages_unchanged") or 0)
+        return "html", f"{drawn}{f' ({unchanged} unchanged)' if unchanged else ''} and the index"
     if step == "publication":
         return "publication", f"report.duckdb, CSVs and pages switched to run {str(meta.get('publication', ''))[:8]}"
     return step, ""

@@ -414,11 +414,37 @@ input[type=search]{padding:.4rem .6rem;font-size:1rem;width:18rem;max-width:100%
 MIN_COUNT_META = "irr-public-min-count"
 
 
-def _page(title: str, body: str, script: str = "", min_count: int | None = None) -> str:
+# What a page was made from (its figures, the setting, this code): a page whose inputs did not
+# change is not drawn again.
+INPUTS_META = "irr-page-inputs"
+
+
+@functools.cache
+def _code_digest() -> str:
+    import hashlib
+
+    from dagster_project import disclosure
+
+    digest = hashlib.sha256()
+    for module in (__file__, disclosure.__file__):
+        digest.update(Path(module).read_bytes())
+    digest.update(matplotlib.__version__.encode())
+    return digest.hexdigest()
+
+
+def inputs_digest(data: dict, protector: Protector | None) -> str:
+    import hashlib
+
+    text = repr((sorted(data.items()), protector.n if protector else None, _code_digest()))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+def _page(title: str, body: str, script: str = "", min_count: int | None = None, inputs: str = "") -> str:
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
         f"<meta name=\"{MIN_COUNT_META}\" content=\"{min_count or 'off'}\">"
+        + (f"<meta name=\"{INPUTS_META}\" content=\"{inputs}\">" if inputs else "") +
         f"<title>{html.escape(title)}</title><style>{STYLE}</style></head>"
         f"<body><main>{body}</main>{f'<script>{script}</script>' if script else ''}</body></html>\n"
     )
@@ -427,6 +453,11 @@ def _page(title: str, body: str, script: str = "", min_count: int | None = None)
 def render_period(con: duckdb.DuckDBPyConnection, period: str, protector: Protector | None = None) -> str:
     """The report page of one period, from the published reporting tables: every figure as
     dbt computed it, formatted here; with small-count protection, as the protector shows it."""
+    return _render_period(period_data(con, period, protector), protector)
+
+
+def period_data(con: duckdb.DuckDBPyConnection, period: str, protector: Protector | None = None) -> dict:
+    """Everything a period's page shows, read from the reporting tables (as published)."""
     countries = _rows(con, """
         select r.*, a.distinct_accounts, c.total_requests_change_share, c.legal_disclosure_rate_change
         from reporting.information_requests as r
@@ -478,7 +509,15 @@ def render_period(con: duckdb.DuckDBPyConnection, period: str, protector: Protec
         outcomes = mask("information_requests_by_outcome_global", outcomes)
         processes = mask("information_requests_by_legal_process_global", processes)
         timing = mask("information_requests_timing", timing)
+    return {"period": period, "countries": countries, "totals": totals, "history": history, "version": version,
+            "restated": restated, "every_period": every_period, "agencies": agencies, "outcomes": outcomes,
+            "processes": processes, "timing": timing}
 
+
+def _render_period(data: dict, protector: Protector | None) -> str:
+    period, countries, totals, history = data["period"], data["countries"], data["totals"], data["history"]
+    version, restated, every_period, agencies = data["version"], data["restated"], data["every_period"], data["agencies"]
+    outcomes, processes, timing = data["outcomes"], data["processes"], data["timing"]
     label = period_value(period)
     if version:
         published_text = (f"version {version[0]['version']}, published "
@@ -576,7 +615,8 @@ which it was received.</p></section>
             "are withheld so that a small count cannot be worked out from the totals and the other figures, or are "
             "rates computed from a withheld count. Totals include every request.</p></section>"
             '<section aria-labelledby="definitions">'), 1)
-    return _page(f"Information Requests Report, {label}", body, SCRIPT, protector.n if protector else None)
+    return _page(f"Information Requests Report, {label}", body, SCRIPT, protector.n if protector else None,
+                 inputs_digest(data, protector))
 
 
 HISTORY_COLUMNS = [("total_requests", "Total", "count"), ("legal_requests", "Legal", "count"),
@@ -669,21 +709,27 @@ def _write(path: Path, text: str) -> None:
     write_file(path, text.encode("utf-8"))
 
 
-def written_min_count(page: Path) -> str | None:
-    """The small-count protection a page was written with ("off", or N as text); None when
-    the page does not exist or does not say."""
+def _meta(page: Path, name: str) -> str | None:
+    """A page's `<meta name=... content=...>`; None when the page does not exist or does not say."""
     try:
-        head = page.read_text(encoding="utf-8")[:2000]
+        with page.open(encoding="utf-8") as handle:
+            head = handle.read(2000)
     except FileNotFoundError:
         return None
-    found = re.search(f'<meta name="{MIN_COUNT_META}" content="([^"]*)">', head)
+    found = re.search(f'<meta name="{name}" content="([^"]*)">', head)
     return found.group(1) if found else None
+
+
+def written_min_count(page: Path) -> str | None:
+    """The small-count protection a page was written with ("off", or N as text)."""
+    return _meta(page, MIN_COUNT_META)
 
 
 def write_reports(con: duckdb.DuckDBPyConnection, export_dir: Path, periods: list[str],
                   min_count: int | None = None) -> list[Page]:
     """Write `<period>/report.html` for the given periods, and for any published period whose
-    page was written with another small-count protection, and rebuild `index.html`."""
+    page was written with another small-count protection, and rebuild `index.html`; returns
+    the pages written (a page whose inputs are those it was made from is left as it is)."""
     protector = Protector(con, min_count) if min_count else None
     setting = str(min_count or "off")
     stale = [p.parent.name for p in export_dir.glob("*/report.html")
@@ -691,7 +737,10 @@ def write_reports(con: duckdb.DuckDBPyConnection, export_dir: Path, periods: lis
     pages = []
     for period in sorted({*periods, *stale}):
         path = export_dir / period / "report.html"
-        _write(path, render_period(con, period, protector))
+        data = period_data(con, period, protector)
+        if _meta(path, INPUTS_META) == inputs_digest(data, protector):
+            continue  # the page carried over from the last publication shows just this
+        _write(path, _render_period(data, protector))
         pages.append(Page(period, path))
     _write(export_dir / "index.html", render_index(con, export_dir, protector))
     return pages

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -40,11 +41,15 @@ def test_run_twice_gives_byte_identical_export_equal_tables_and_no_new_version(d
     first = irr(["run"], drop, tmp_path / "one")
     assert first.returncode == 0, first.stderr[-2000:]
     exports = {p: (tmp_path / "one" / "ex" / p / "information_requests.csv").read_bytes() for p in ("2023-H2", "2024-H1")}
+    pages = {p: (tmp_path / "one" / "ex" / p / "report.html").stat().st_ino for p in ("2023-H2", "2024-H1")}
     tables = _report_tables(tmp_path / "one" / "wh")
     second = irr(["run"], drop, tmp_path / "one")
     assert second.returncode == 0, second.stderr[-2000:]
     for period, data in exports.items():
         assert (tmp_path / "one" / "ex" / period / "information_requests.csv").read_bytes() == data
+    # the same figures: the pages are not drawn again (the files carried over into the new publication)
+    assert re.search(r"^  html +0 pages \(2 unchanged\) and the index ", second.stdout, re.M), second.stdout
+    assert {p: (tmp_path / "one" / "ex" / p / "report.html").stat().st_ino for p in pages} == pages
     assert _report_tables(tmp_path / "one" / "wh") == tables and len(tables) == 4
     # publishing the same figures again is not a new version
     assert "versions       no new version; unchanged 2023-H2 v1, 2024-H1 v1" in second.stdout

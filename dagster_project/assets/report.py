@@ -179,7 +179,8 @@ def published_report(context: AssetExecutionContext, paths: IrrPaths) -> Materia
        partitions_def=half_year_partitions, backfill_policy=BackfillPolicy.single_run())
 def html_report(context: AssetExecutionContext, paths: IrrPaths) -> MaterializeResult:
     """`exports/<period>/report.html` (offline, charts inlined) for the run's half-years, and
-    `exports/index.html`, from the staged `report.duckdb`."""
+    `exports/index.html`, from the staged `report.duckdb`; a page whose inputs did not change
+    since it was made is carried over, not drawn again."""
     staged = publisher(paths).stage(context.run.run_id)
     with paths.connect(staged / REPORT_DB, read_only=True) as con:
         periods = run_periods(context, con)
@@ -187,7 +188,10 @@ def html_report(context: AssetExecutionContext, paths: IrrPaths) -> MaterializeR
     return MaterializeResult(
         metadata={
             "pages": MetadataValue.md("\n".join(
-                f"- `{p.path.relative_to(staged / 'exports')}` ({p.path.stat().st_size:,} bytes)" for p in pages)),
+                f"- `{p.path.relative_to(staged / 'exports')}` ({p.path.stat().st_size:,} bytes)" for p in pages)
+                or "No page changed."),
+            # pages of the run's half-years whose figures, setting and code are those they were made from
+            "pages_unchanged": len(set(periods) - {p.period for p in pages}),
         }
     )
 
