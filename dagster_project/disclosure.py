@@ -41,24 +41,25 @@ SUPPRESSED_COLUMN = "suppressed"
 PROTECTED_COLUMNS = {
     "information_requests_long": ("result",),
     "information_requests_by_outcome": ("requests", "accounts_specified", "share_of_requests", "share_of_final_requests"),
-    "information_requests_by_agency": ("requests", "requests_disclosed", "agency_requests"),
+    "information_requests_by_agency": ("requests", "requests_disclosed", "agency_requests", "agency_rank"),
 }
 
 Key = tuple[str, ...]
 
 
 def min_count(environ=os.environ) -> int | None:
-    """N of `IRR_PUBLIC_MIN_COUNT`, or None when protection is off (unset, empty, 0 or 1)."""
+    """N of `IRR_PUBLIC_MIN_COUNT`, or None when protection is off (unset, empty or 0).
+
+    N = 1 or 2 is refused: with zeros shown, `<2` could only mean 1."""
     raw = (environ.get(SETTING) or "").strip()
-    if raw == "":
+    if raw == "" or raw == "0":
         return None
-    try:
-        n = int(raw)
-    except ValueError:
-        raise ValueError(f"{SETTING} must be a whole number (counts below it are withheld), not {raw!r}") from None
-    if n < 0:
-        raise ValueError(f"{SETTING} must be 0 (off) or more, not {n}")
-    return n if n >= 2 else None
+    if not raw.isascii() or not raw.isdigit():
+        raise ValueError(f"{SETTING} must be a whole number (counts below it are withheld), not {raw!r}")
+    n = int(raw)
+    if n < 3:
+        raise ValueError(f"{SETTING} must be 3 or more (or 0: off), not {n}: `<{n}` would say the count")
+    return n
 
 
 @dataclass(frozen=True)
@@ -381,6 +382,8 @@ class Protector:
         elif table == "information_requests_by_outcome_global":
             key = ("outcome_global", row["request_type"], row["outcome"], column)
         elif table == "information_requests_by_agency":
+            if column == "agency_rank":  # a withheld agency's place in the order is withheld too
+                return DERIVED if self.period(period).status.get(("agency_total", code, row["agency"])) else None
             key = (("agency_total", code, row["agency"]) if column == "agency_requests"
                    else ("agency", code, row["agency"], row.get("request_type"), column))
         elif table == "information_requests_by_legal_process_global":

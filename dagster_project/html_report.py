@@ -486,7 +486,7 @@ def period_data(con: duckdb.DuckDBPyConnection, period: str, protector: Protecto
                min(agency_rank) as agency_rank
         from reporting.information_requests_by_agency
         where period = ? and agency_rank <= ?
-        group by all order by country_name, agency_rank""", [period, TOP_AGENCIES])
+        group by all order by country_name, agency_rank""", [period, TOP_AGENCIES if protector is None else 10**9])
     outcomes = _rows(con, "select * from reporting.information_requests_by_outcome_global where period = ? "
                           "order by request_type, outcome", [period])
     processes = _rows(con, """
@@ -505,7 +505,14 @@ def period_data(con: duckdb.DuckDBPyConnection, period: str, protector: Protecto
         totals = mask("information_requests_global", [totals])[0]
         history = mask("information_requests_global", history)
         every_period = mask("information_requests", every_period)
-        agencies = mask("information_requests_by_agency", agencies)
+        # the top agencies among those whose count is shown (a withheld one's place is withheld too)
+        shown = [a for a in mask("information_requests_by_agency", agencies) if _num(a["agency_requests"]) is not None]
+        shown.sort(key=lambda a: (a["country_name"], -a["agency_requests"], a["agency"]))
+        agencies, seen = [], {}
+        for a in shown:
+            seen[a["country_name"]] = seen.get(a["country_name"], 0) + 1
+            if seen[a["country_name"]] <= TOP_AGENCIES:
+                agencies.append(a)
         outcomes = mask("information_requests_by_outcome_global", outcomes)
         processes = mask("information_requests_by_legal_process_global", processes)
         timing = mask("information_requests_timing", timing)
@@ -596,7 +603,7 @@ which it was received.</p></section>
 {_histories(every_period)}
 </section>
 <section aria-labelledby="agencies"><h2 id="agencies">Who asks</h2>
-{_agencies(agencies)}
+{_agencies(agencies, protector is not None)}
 </section>
 <section aria-labelledby="processes"><h2 id="processes">By legal process</h2>
 <div class="table-wrap"><table id="legal-processes"><caption>All countries; processes the report does not recognise are grouped as "other".</caption>
@@ -625,7 +632,7 @@ HISTORY_COLUMNS = [("total_requests", "Total", "count"), ("legal_requests", "Leg
                    ("emergency_disclosure_rate", "Emergency: some data disclosed", "rate")]
 
 
-def _agencies(rows: list[dict]) -> str:
+def _agencies(rows: list[dict], protected: bool = False) -> str:
     by_country: dict[str, list[dict]] = {}
     for row in rows:
         by_country.setdefault(row["country_name"], []).append(row)
@@ -634,7 +641,8 @@ def _agencies(rows: list[dict]) -> str:
         + "; ".join(f"{html.escape(a['agency'])} ({_h(a['agency_requests'])})" for a in found)
         + "</td></tr>" for name, found in by_country.items())
     return (f'<div class="table-wrap"><table id="agency-table"><caption>The {TOP_AGENCIES} agencies of each country '
-            "that sent the most requests (all types), with their requests; names normalised.</caption>"
+            "that sent the most requests (all types), with their requests; names normalised"
+            f"{'; agencies whose count is withheld are not listed' if protected else ''}.</caption>"
             f'<thead><tr><th scope="col">Country</th><th scope="col">Agencies</th></tr></thead><tbody>{body}</tbody></table></div>')
 
 

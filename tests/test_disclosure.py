@@ -39,12 +39,12 @@ GLOBALS = {"Total legal requests": "legal", "Total emergency requests": "emergen
 
 # --- the setting -------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("raw", "expected"), [(None, None), ("", None), ("0", None), ("1", None), ("10", 10), (" 5 ", 5)])
+@pytest.mark.parametrize(("raw", "expected"), [(None, None), ("", None), ("0", None), ("3", 3), ("10", 10), (" 5 ", 5)])
 def test_min_count_setting(raw, expected):
     assert min_count({} if raw is None else {"IRR_PUBLIC_MIN_COUNT": raw}) == expected
 
 
-@pytest.mark.parametrize("raw", ["ten", "2.5", "-3"])
+@pytest.mark.parametrize("raw", ["ten", "2.5", "-3", "1", "2", "1_0", "\uff11\uff10"])
 def test_min_count_setting_refuses_what_is_not_a_count(raw):
     with pytest.raises(ValueError, match="IRR_PUBLIC_MIN_COUNT"):
         min_count({"IRR_PUBLIC_MIN_COUNT": raw})
@@ -316,6 +316,8 @@ def test_small_counts_are_shown_below_the_threshold_and_rates_from_them_withheld
                 value = _value(row[column])
                 assert value is None or value == 0 or value >= N, row
                 assert (value is None) == (column in withheld)
+            # a withheld agency's rank would place its count between others
+            assert (row["agency_rank"] == "x") == (_value(row["agency_requests"]) is None)
         for row in _read(folder / "information_requests_by_outcome.csv"):
             if _value(row["requests"]) is None:
                 assert row["share_of_requests"] == "x" and row["share_of_final_requests"] in ("x", "")
