@@ -1,12 +1,18 @@
-"""Benchmark: generate a drop of N requests and time a whole `irr run` process (wall time, peak RSS).
+"""Benchmark: generate a drop of N requests and time a whole `irr run` process (wall time, peak
+RSS), with the time of each step as `irr run` reports it (load, dbt models, report marts, export,
+versions, html, publication).
 
-    python benchmarks/run_benchmark.py --requests 100000 --seed 1
+    python benchmarks/run_benchmark.py --requests 100000 --seed 1 [--results benchmarks/results.csv]
+
+`--results` appends one row per run to a CSV (the figures the README quotes come from there).
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import os
+import re
 import resource
 import subprocess
 import sys
@@ -15,12 +21,28 @@ import time
 from pathlib import Path
 
 
+# `irr run`'s step lines: two spaces, the label (14 wide), the detail, the seconds
+STEP = re.compile(r"^  (\S.{0,13}?)\s{2,}.*?\s(\d+\.\d) s$")
+
+
+def steps(stdout: str) -> dict[str, float]:
+    """Seconds per step of an `irr run`, summed over lines with the same label."""
+    found: dict[str, float] = {}
+    for line in stdout.splitlines():
+        match = STEP.match(line)
+        if match:
+            label = match.group(1).strip()
+            found[label] = found.get(label, 0.0) + float(match.group(2))
+    return found
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--halves", type=int, default=4, help="half-years the generated drop covers")
     parser.add_argument("--raw", type=Path, help="use this drop instead of generating one")
+    parser.add_argument("--results", type=Path, help="append the figures to this CSV")
     parser.add_argument("--period", action="append", default=[],
                         help="after the full run, also time `irr run --period P` (repeatable)")
     args = parser.parse_args()
@@ -48,6 +70,20 @@ def main() -> None:
             sys.exit(result.returncode)
         print(f"drop: {size / 1e6:.1f} MB on disk")
         print(f"irr run (every period): {wall:.1f} s wall, peak RSS of the largest child process {peak_mb:.0f} MB")
+        timed = steps(result.stdout)
+        print("| step | seconds |\n|---|---:|")
+        for label, seconds in timed.items():
+            print(f"| {label} | {seconds:.1f} |")
+        print(f"| not in a step (start, imports, Dagster) | {wall - sum(timed.values()):.1f} |")
+        if args.results:
+            new = not args.results.exists()
+            with args.results.open("a", newline="") as handle:
+                writer = csv.writer(handle)
+                if new:
+                    writer.writerow(["requests", "drop_mb", "wall_s", "peak_rss_mb", "steps"])
+                writer.writerow([args.requests if args.raw is None else str(args.raw), f"{size / 1e6:.1f}",
+                                 f"{wall:.1f}", f"{peak_mb:.0f}",
+                                 "; ".join(f"{label} {seconds:.1f}" for label, seconds in timed.items())])
         for period in args.period:
             started = time.perf_counter()
             result = subprocess.run([sys.executable, "-m", "dagster_project.cli", "run", "--period", period],
