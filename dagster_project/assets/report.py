@@ -96,9 +96,11 @@ def public_export(context: AssetExecutionContext, paths: IrrPaths) -> Materializ
         _drift_gate(con, periods)
         exports = publisher(paths).stage(context.run.run_id) / "exports"
         # a change of the small-count protection rewrites every published period, not only the run's
-        if written_min_count(exports) not in (n, "unknown"):
+        # (or written before the data package said which: rewritten too)
+        if written_min_count(exports) != n:
+            built = {r[0] for r in con.execute("select distinct period from reporting.information_requests").fetchall()}
             periods = sorted({*periods, *(p.name for p in exports.iterdir()
-                                          if p.is_dir() and PERIOD_PATTERN.match(p.name))})
+                                          if p.is_dir() and PERIOD_PATTERN.match(p.name) and p.name in built)})
         protector = Protector(con, n) if n else None
         written = [write_export(con, exports, period, protector) for period in periods]
         written += [write_tidy(con, exports, period, table, protector) for period in periods for table in TIDY_EXPORTS]
