@@ -29,6 +29,7 @@ from fractions import Fraction
 import duckdb
 
 from dagster_project.partitions import previous_period
+from dagster_project.resources import dict_rows
 
 SMALL = "small count"
 COMPLEMENT = "complementary"  # withheld so that a small count cannot be worked out
@@ -101,12 +102,6 @@ class System:
         return [s for s in self.sums if sum(c * self.values[k] for k, c in s.items()) != 0]
 
 
-def _rows(con: duckdb.DuckDBPyConnection, sql: str, params=()) -> list[dict]:
-    cursor = con.execute(sql, list(params))
-    names = [d[0] for d in cursor.description]
-    return [dict(zip(names, row)) for row in cursor.fetchall()]
-
-
 def build_system(con: duckdb.DuckDBPyConnection, period: str) -> System:
     """The published counts of one period, from the reporting tables, and their sums."""
     from dagster_project.report_shape import GLOBAL_MODEL, REPORT_MODEL, measures
@@ -118,7 +113,7 @@ def build_system(con: duckdb.DuckDBPyConnection, period: str) -> System:
     types = [c.removesuffix("_requests") for c in counts
              if c.endswith("_requests") and c != "total_requests"]
 
-    countries = _rows(con, """
+    countries = dict_rows(con, """
         select r.*, a.distinct_accounts from reporting.information_requests as r
         left join reporting.information_requests_accounts as a using (period, country_code)
         where r.period = ? order by r.country_code""", [period])
@@ -126,43 +121,41 @@ def build_system(con: duckdb.DuckDBPyConnection, period: str) -> System:
     for row in countries:
         for column in [*counts, "distinct_accounts"]:
             values[("country", row["country_code"], column)] = int(row[column] or 0)
-    world = _rows(con, f"select * from reporting.{GLOBAL_MODEL} where period = ?", [period])
+    world = dict_rows(con, f"select * from reporting.{GLOBAL_MODEL} where period = ?", [period])
     global_counts = [*(m.name for m in measures(GLOBAL_MODEL) if m.format == "count"),
                      "accounts_specified", "distinct_accounts"]
     for row in world:
         for column in global_counts:
             values[("global", column)] = int(row[column] or 0)
-    outcomes = _rows(con, "select * from reporting.information_requests_by_outcome where period = ?", [period])
+    outcomes = dict_rows(con, "select * from reporting.information_requests_by_outcome where period = ?", [period])
     for row in outcomes:
         for column in ("requests", "accounts_specified"):
             values[("outcome", row["country_code"], row["request_type"], row["outcome"], column)] = int(row[column])
     outcome_names = sorted({r["outcome"] for r in outcomes})
-    world_outcomes = _rows(con, "select * from reporting.information_requests_by_outcome_global where period = ?",
+    world_outcomes = dict_rows(con, "select * from reporting.information_requests_by_outcome_global where period = ?",
                            [period])
     for row in world_outcomes:
         for column in ("requests", "accounts_specified"):
             values[("outcome_global", row["request_type"], row["outcome"], column)] = int(row[column])
-    agencies = _rows(con, "select * from reporting.information_requests_by_agency where period = ?", [period])
+    agencies = dict_rows(con, "select * from reporting.information_requests_by_agency where period = ?", [period])
     for row in agencies:
         code, agency = row["country_code"], row["agency"]
         for column in ("requests", "requests_disclosed"):
             values[("agency", code, agency, row["request_type"], column)] = int(row[column])
         values[("agency_total", code, agency)] = int(row["agency_requests"])
-    processes = _rows(con, "select * from reporting.information_requests_by_legal_process_global where period = ?",
+    processes = dict_rows(con, "select * from reporting.information_requests_by_legal_process_global where period = ?",
                       [period])
     process_columns = ("requests", "requests_disclosed", "requests_disclosable", "accounts_specified")
     for row in processes:
         for column in process_columns:
             values[("process", row["legal_process"], column)] = int(row[column])
-    timing = _rows(con, "select * from reporting.information_requests_timing where period = ?", [period])
+    timing = dict_rows(con, "select * from reporting.information_requests_timing where period = ?", [period])
     for row in timing:
         values[("timing", row["request_type"], "requests_with_final_outcome")] = int(row["requests_with_final_outcome"])
 
-    agencies_of: dict[str, list[str]] = {}
+    agencies_of: dict[str, dict[str, None]] = {}  # each country's agencies, in order, once
     for row in agencies:
-        names = agencies_of.setdefault(row["country_code"], [])
-        if row["agency"] not in names:
-            names.append(row["agency"])
+        agencies_of.setdefault(row["country_code"], {})[row["agency"]] = None
 
     add = system.add_sum
     for code in codes:
@@ -371,9 +364,6 @@ class Protector:
                 now = self.period(period).status.get(("country", code, base))
                 before = self.period(previous_period(period)).status.get(("country", code, base))
                 return DERIVED if now or before else None
-            if column.startswith("previous_") and column != "previous_period":
-                found = self.period(previous_period(period)).status.get(("country", code, column[9:]))
-                return found and (DERIVED if found == COMPLEMENT else found)
             key: Key = ("country", code, column)
         elif table == "information_requests_global":
             key = ("global", column)

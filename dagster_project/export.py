@@ -12,6 +12,7 @@ import duckdb
 from dagster_project.disclosure import PROTECTED_COLUMNS, SUPPRESSED_COLUMN, Protector, Withheld
 from dagster_project.partitions import PERIOD_PATTERN, period_value
 from dagster_project.publication import write_file
+from dagster_project.resources import dict_rows
 
 HEADER = (
     "replication_info", "entity", "aspect", "metric_name", "period", "period_value",
@@ -186,8 +187,7 @@ def write_tidy(con: duckdb.DuckDBPyConnection, export_dir: Path, period: str, ta
     from dagster_project.report_shape import columns
 
     names = columns(table)
-    cursor = con.execute(f"select {', '.join(names)} from reporting.{table} where period = ? order by all", [period])
-    rows = [dict(zip(names, row)) for row in cursor.fetchall()]
+    rows = dict_rows(con, f"select {', '.join(names)} from reporting.{table} where period = ? order by all", [period])
     if protector is None:
         lines = ([_cell(row[c]) for c in names] for row in rows)
         return write_file(export_dir / period / f"{table}.csv", render_csv(lines, names))

@@ -7,6 +7,7 @@ sorted and filtered by a few lines of inline JavaScript.
 from __future__ import annotations
 
 import functools
+import hashlib
 import html
 import io
 import re
@@ -24,6 +25,7 @@ from dagster_project.disclosure import COMPLEMENT, DERIVED, SMALL, Protector, Wi
 from dagster_project.partitions import period_value  # noqa: E402
 from dagster_project.publication import write_file  # noqa: E402
 from dagster_project.report_shape import html_columns  # noqa: E402
+from dagster_project.resources import dict_rows  # noqa: E402
 
 plt.rcParams.update({
     "svg.fonttype": "none",      # text stays text: smaller, selectable, readable by screen readers
@@ -122,12 +124,6 @@ def country_terms() -> dict[str, list[str]]:
         for row in csv.DictReader(handle):
             terms.setdefault(row["country_code"], []).append(row["alias"].strip().lower())
     return terms
-
-
-def _rows(con: duckdb.DuckDBPyConnection, sql: str, params=()) -> list[dict]:
-    cursor = con.execute(sql, list(params))
-    names = [d[0] for d in cursor.description]
-    return [dict(zip(names, row)) for row in cursor.fetchall()]
 
 
 def _svg(fig) -> str:
@@ -421,8 +417,6 @@ INPUTS_META = "irr-page-inputs"
 
 @functools.cache
 def _code_digest() -> str:
-    import hashlib
-
     from dagster_project import disclosure
 
     digest = hashlib.sha256()
@@ -433,8 +427,6 @@ def _code_digest() -> str:
 
 
 def inputs_digest(data: dict, protector: Protector | None) -> str:
-    import hashlib
-
     text = repr((sorted(data.items()), protector.n if protector else None, _code_digest()))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
@@ -458,7 +450,7 @@ def render_period(con: duckdb.DuckDBPyConnection, period: str, protector: Protec
 
 def period_data(con: duckdb.DuckDBPyConnection, period: str, protector: Protector | None = None) -> dict:
     """Everything a period's page shows, read from the reporting tables (as published)."""
-    countries = _rows(con, """
+    countries = dict_rows(con, """
         select r.*, a.distinct_accounts, c.total_requests_change_share, c.legal_disclosure_rate_change
         from reporting.information_requests as r
         left join reporting.information_requests_accounts as a using (period, country_code)
@@ -466,11 +458,11 @@ def period_data(con: duckdb.DuckDBPyConnection, period: str, protector: Protecto
         where r.period = ? order by r.total_requests desc, r.country_name""", [period])
     if not countries:
         raise ValueError(f"no requests in period {period}")
-    totals = _rows(con, "select * from reporting.information_requests_global where period = ?", [period])[0]
-    history = _rows(con, "select * from reporting.information_requests_global order by period")
-    version = _rows(con, "select version, published_at from reporting.report_versions where period = ? "
+    totals = dict_rows(con, "select * from reporting.information_requests_global where period = ?", [period])[0]
+    history = dict_rows(con, "select * from reporting.information_requests_global order by period")
+    version = dict_rows(con, "select version, published_at from reporting.report_versions where period = ? "
                          "order by version desc limit 1", [period])
-    restated = _rows(con, """
+    restated = dict_rows(con, """
         select r.country_code, coalesce(c.country_name, r.country_code) as country_name, r.metric,
                r.old_value, r.new_value
         from reporting.restatements as r
@@ -478,21 +470,21 @@ def period_data(con: duckdb.DuckDBPyConnection, period: str, protector: Protecto
             using (country_code)
         where r.period = ? and r.version = (select max(version) from reporting.report_versions where period = ?)
         order by country_name, r.metric""", [period, period])
-    every_period = _rows(con, "select * from reporting.information_requests where country_code in "
+    every_period = dict_rows(con, "select * from reporting.information_requests where country_code in "
                               "(select country_code from reporting.information_requests where period = ?) "
                               "order by country_name, period", [period])
-    agencies = _rows(con, """
+    agencies = dict_rows(con, """
         select period, country_code, country_name, agency, any_value(agency_requests) as agency_requests,
                min(agency_rank) as agency_rank
         from reporting.information_requests_by_agency
         where period = ? and agency_rank <= ?
         group by all order by country_name, agency_rank""", [period, TOP_AGENCIES if protector is None else 10**9])
-    outcomes = _rows(con, "select * from reporting.information_requests_by_outcome_global where period = ? "
+    outcomes = dict_rows(con, "select * from reporting.information_requests_by_outcome_global where period = ? "
                           "order by request_type, outcome", [period])
-    processes = _rows(con, """
+    processes = dict_rows(con, """
         select * from reporting.information_requests_by_legal_process_global
         where period = ? order by requests desc, legal_process""", [period])
-    timing = _rows(con, "select * from reporting.information_requests_timing where period = ? order by request_type",
+    timing = dict_rows(con, "select * from reporting.information_requests_timing where period = ? order by request_type",
                    [period])
     if protector is not None:
         def mask(table: str, rows: list[dict]) -> list[dict]:
@@ -664,7 +656,7 @@ def _histories(rows: list[dict]) -> str:
 
 
 def render_index(con: duckdb.DuckDBPyConnection, export_dir: Path, protector: Protector | None = None) -> str:
-    rows = _rows(con, """
+    rows = dict_rows(con, """
         select g.*, v.version, v.published_at
         from reporting.information_requests_global as g
         left join (select period, max(version) as version, max(published_at) as published_at

@@ -15,6 +15,13 @@ import duckdb
 from dagster import ConfigurableResource, InitResourceContext
 from pydantic import PrivateAttr
 
+def dict_rows(con: duckdb.DuckDBPyConnection, sql: str, params=()) -> list[dict]:
+    """The rows of a query, each as a dict by column name."""
+    cursor = con.execute(sql, list(params))
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row)) for row in cursor.fetchall()]
+
+
 # The warehouse's database file, in the warehouse folder; dbt's profile names it relative to
 # that folder (dbt works there), the same for every warehouse.
 WAREHOUSE_DB = "warehouse.duckdb"
