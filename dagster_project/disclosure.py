@@ -17,7 +17,14 @@ is determined when the published cells fix its value: when its unit vector lies 
 of the unknowns' coefficients, i.e. the system's reduced row echelon form has a row that holds
 that one cell. Suppression starts from the small counts and, while a withheld cell is determined,
 withholds the smallest published cell of a sum it is in (a non-zero one if there is one), then
-looks again. The protection is against exact recovery: the sums still bound a withheld cell.
+looks again.
+
+The labels say more than the sums: `<N` is 1 to N-1, `x` is 0 or N and more, an agency row counts
+at least 1, a part is at most its whole. With those, the reader's problem is an integer program,
+and `pinned` solves it for the small counts; a pinned one gets a published cell beside it withheld
+(`freeing`), and the loop goes on. A small count that nothing can free is `exposed` (counted, and
+shown in the run's metadata). With protection on, the agencies with fewer than N requests are
+published together (`agency_rows`).
 """
 
 from __future__ import annotations
@@ -84,6 +91,14 @@ class System:
     derived: dict[Key, tuple[Key, ...]] = field(default_factory=dict)
     # cells a reader knows without their figure: a sum of rows that are not there is zero
     known: set[Key] = field(default_factory=set)
+    # what else a reader knows of the counts: a row that is there counts at least one (`floors`),
+    # and a part is at most its whole (`orders`: sum of coefficient x cell >= 0)
+    floors: dict[Key, int] = field(default_factory=dict)
+    orders: list[dict[Key, int]] = field(default_factory=list)
+
+    def add_order(self, larger: Key, smaller: Key) -> None:
+        if larger in self.values and smaller in self.values:
+            self.orders.append({larger: 1, smaller: -1})
 
     def add_sum(self, total: Key, parts: list[Key], more: tuple[Key, ...] = ()) -> None:
         """total + more = sum of parts (cells not in the system are zero, and left out)."""
@@ -102,8 +117,45 @@ class System:
         return [s for s in self.sums if sum(c * self.values[k] for k, c in s.items()) != 0]
 
 
-def build_system(con: duckdb.DuckDBPyConnection, period: str) -> System:
-    """The published counts of one period, from the reporting tables, and their sums."""
+def other_agencies(n: int) -> str:
+    """The name under which the agencies with fewer than n requests are published together."""
+    return f"Other agencies (each fewer than {n} requests)"
+
+
+def agency_rows(con: duckdb.DuckDBPyConnection, period: str, n: int | None = None) -> list[dict]:
+    """The rows of `reporting.information_requests_by_agency` of one period as published, in key
+    order. With protection at n, the agencies that sent fewer than n requests in the period are
+    one row per country and type, `other_agencies(n)`, after the named ones, without a rank: a
+    list of small agencies would show each one's count as at least 1, which with the country's
+    total can give them away."""
+    from dagster_project.report_shape import columns
+
+    rows = dict_rows(con, f"select {', '.join(columns('information_requests_by_agency'))} "
+                          "from reporting.information_requests_by_agency where period = ? order by all", [period])
+    if n is None:
+        return rows
+    named, pooled = [], {}
+    for row in rows:
+        if row["agency_requests"] >= n:
+            named.append(row)
+            continue
+        other = pooled.setdefault((row["country_code"], row["request_type"]), {
+            **row, "agency": other_agencies(n), "requests": 0, "requests_disclosed": 0, "agency_rank": None})
+        other["requests"] += row["requests"]
+        other["requests_disclosed"] += row["requests_disclosed"]
+    totals: dict[str, int] = {}
+    for (code, _), other in pooled.items():
+        totals[code] = totals.get(code, 0) + other["requests"]
+    for (code, _), other in pooled.items():
+        other["agency_requests"] = totals[code]
+    order = {code: i for i, code in enumerate(dict.fromkeys(r["country_code"] for r in rows))}
+    return sorted([*named, *pooled.values()],
+                  key=lambda r: (order[r["country_code"]], r["agency_rank"] is None, r["agency"], r["request_type"]))
+
+
+def build_system(con: duckdb.DuckDBPyConnection, period: str, n: int | None = None) -> System:
+    """The published counts of one period, from the reporting tables, their sums, and what a
+    reader knows besides (with protection at n, the agencies are those `agency_rows` publishes)."""
     from dagster_project.report_shape import GLOBAL_MODEL, REPORT_MODEL, measures
 
     system = System()
@@ -137,7 +189,7 @@ def build_system(con: duckdb.DuckDBPyConnection, period: str) -> System:
     for row in world_outcomes:
         for column in ("requests", "accounts_specified"):
             values[("outcome_global", row["request_type"], row["outcome"], column)] = int(row[column])
-    agencies = dict_rows(con, "select * from reporting.information_requests_by_agency where period = ?", [period])
+    agencies = agency_rows(con, period, n)
     for row in agencies:
         code, agency = row["country_code"], row["agency"]
         for column in ("requests", "requests_disclosed"):
@@ -190,6 +242,28 @@ def build_system(con: duckdb.DuckDBPyConnection, period: str) -> System:
     disclosable = [("global", f"{t}_requests") for t in types if t != "preservation"]
     if disclosable:
         add(disclosable[0], [("process", p, "requests_disclosable") for p in names], more=tuple(disclosable[1:]))
+
+    # a row of the agency table is there because the agency sent a request of that type; a part
+    # is at most its whole
+    for row in agencies:
+        code, agency, t = row["country_code"], row["agency"], row["request_type"]
+        system.floors[("agency", code, agency, t, "requests")] = 1
+        system.floors[("agency_total", code, agency)] = 1
+        system.add_order(("agency", code, agency, t, "requests"), ("agency", code, agency, t, "requests_disclosed"))
+    order = system.add_order
+    for code in codes:
+        c = ("country", code)
+        if (*c, "legal_requests_nondisclosure_order") in values:
+            order((*c, "legal_requests"), (*c, "legal_requests_nondisclosure_order"))
+        accounts = {(*c, f"{t}_accounts_specified"): 1 for t in types if (*c, f"{t}_accounts_specified") in values}
+        if (*c, "distinct_accounts") in values:
+            system.orders.append({**accounts, (*c, "distinct_accounts"): -1})
+    for p in names:
+        order(("process", p, "requests"), ("process", p, "requests_disclosable"))
+        order(("process", p, "requests_disclosable"), ("process", p, "requests_disclosed"))
+    for row in timing:
+        t = row["request_type"]
+        order(("global", f"{t}_requests"), ("timing", t, "requests_with_final_outcome"))
 
     # what is computed from the counts: withheld with any of them
     derived = system.derived
@@ -258,11 +332,143 @@ def determined(unknown: set[Key], sums: list[dict[Key, int]]) -> set[Key]:
     return {order[p] for p, row in basis.items() if len(row) == 1}
 
 
-def suppress(values: dict[Key, int], sums: list[dict[Key, int]], n: int, known: set[Key] = frozenset()) -> dict[Key, str]:
+def _block(key: Key) -> str:
+    """The country a cell belongs to, or "" for the global figures."""
+    return key[1] if key[0] in ("country", "outcome", "agency", "agency_total") else ""
+
+
+def _rows(sums: list[dict[Key, int]], orders, withheld) -> list[tuple[dict[Key, int], float, float]]:
+    """The reader's constraints that hold a withheld cell: (terms, lower, upper); sums are
+    equalities, orders at least 0."""
+    return [(terms, 0, 0 if equal else float("inf"))
+            for terms, equal in [*((t, True) for t in sums), *((t, False) for t in orders)]
+            if any(k in withheld for k in terms)]
+
+
+def _ceiling(values: dict[Key, int], withheld: dict[Key, str], n: int) -> int:
+    """What a reader takes as the most any count can be: the largest count, when it is published
+    (a global total); otherwise more than any count is."""
+    largest = max(values, key=values.get, default=None)
+    if largest is None:
+        return n
+    top = values[largest]
+    return max(top if largest not in withheld else 2 * top + n, n)
+
+
+# How many published cells beside a cell the labels give away are tried, withheld in turn.
+FREEING_TRIES = 4
+
+
+def pinned(values: dict[Key, int], withheld: dict[Key, str], n: int, sums: list[dict[Key, int]],
+           floors: dict[Key, int] | None = None, orders: list[dict[Key, int]] = (),
+           shown_free: set[Key] | None = None) -> set[Key]:
+    """The withheld cells whose value a reader can work out from everything published: the
+    published cells, the sums, the labels (`<n` is 1 to n-1; `x` is 0, or n and more, since a
+    small count would show `<n`), the rows that are there (`floors`) and the parts that are at most
+    their whole (`orders`). The reader's problem is an integer program; a cell is pinned when its
+    least and greatest possible values are its value.
+
+    A cell is shown not pinned by one solution of the reader's program in which it has another
+    value, so most cells need no pair of solves. Each country's cells are tried first with every
+    other cell at its value (a solution of that smaller program is one of the whole), each time
+    moving as many cells as possible (the sum of the unsure ones up, then down), then one by one;
+    only the cells no such solution moved are tried in the whole program. A solve that does not
+    finish shows nothing: its cells count as pinned."""
+    import numpy as np
+
+    floors = floors or {}
+    rows = _rows(sums, orders, withheld)
+    top = _ceiling(values, withheld, n)
+    shown_free = set() if shown_free is None else shown_free
+    unsure = {k for k, why in withheld.items() if why == SMALL} - shown_free
+    blocks: dict[str, list[Key]] = {}
+    for key in sorted(withheld):
+        blocks.setdefault(_block(key), []).append(key)
+    for cells in blocks.values():
+        _move(cells, rows, values, withheld, n, top, floors, unsure, one_by_one=False)
+    if unsure:
+        _move(sorted(withheld), rows, values, withheld, n, top, floors, unsure, one_by_one=len(unsure) <= ONE_BY_ONE)
+    shown_free.update(k for k, why in withheld.items() if why == SMALL and k not in unsure)
+    return unsure
+
+
+# Past this many cells that no solution moved, they are all taken as pinned rather than tried
+# one by one (two solves each): withholding more is safe, and then cheaper.
+ONE_BY_ONE = 40
+
+
+def _move(cells: list[Key], rows: list, values: dict[Key, int], withheld: dict[Key, str], n: int, top: int,
+          floors: dict[Key, int], unsure: set[Key], one_by_one: bool) -> None:
+    """Remove from `unsure` the cells of `cells` that a solution of the reader's program, with
+    every other cell at its value, gives another value."""
+    import numpy as np
+    from scipy.optimize import Bounds, LinearConstraint, milp
+    from scipy.sparse import coo_array
+
+    if not unsure.intersection(cells):
+        return
+    index = {k: i for i, k in enumerate(cells)}
+    switches = [k for k in cells if withheld[k] != SMALL]  # `x`: 0, or n and more
+    width = len(cells) + len(switches)
+    i_, j_, v_, lo, hi = [], [], [], [], []
+
+    def constraint(terms: dict[int, float], low: float, high: float) -> None:
+        for j, c in terms.items():
+            i_.append(len(lo)); j_.append(j); v_.append(c)
+        lo.append(low); hi.append(high)
+
+    for terms, low, high in rows:
+        inside = {index[k]: c for k, c in terms.items() if k in index}
+        if inside:
+            rest = sum(c * values[k] for k, c in terms.items() if k not in index)
+            constraint(inside, low - rest, high - rest)
+    lower, upper = np.zeros(width), np.ones(width)
+    for k, i in index.items():
+        small = withheld[k] == SMALL
+        lower[i] = max(1 if small else 0, floors.get(k, 0))
+        upper[i] = n - 1 if small else top
+    for s, k in enumerate(switches, start=len(cells)):
+        constraint({index[k]: 1, s: -n}, 0, np.inf)  # on: n or more
+        constraint({index[k]: 1, s: -top}, -np.inf, 0)  # off: 0
+        lower[s] = 1 if floors.get(k, 0) else 0
+    if not lo:  # cells in no constraint: each has its label's whole range
+        unsure.difference_update(cells)
+        return
+    problem = dict(constraints=LinearConstraint(coo_array((v_, (i_, j_)), shape=(len(lo), width)).tocsr(), lo, hi),
+                   integrality=np.ones(width), bounds=Bounds(lower, upper), options={"time_limit": 30})
+    truth = np.array([values[k] for k in cells], dtype=float)
+
+    def solve(objective: dict[int, int]) -> int:
+        c = np.zeros(width)
+        c[list(objective)] = list(objective.values())
+        result = milp(c, **problem)
+        if result.x is None:
+            return 0
+        moved = {cells[i] for i in np.flatnonzero(np.abs(result.x[:len(cells)] - truth) > 0.5)} & unsure
+        unsure.difference_update(moved)
+        return len(moved)
+
+    for sign in (-1, 1):  # the unsure cells up, then down, while that moves some
+        while solve({index[k]: sign for k in cells if k in unsure}):
+            pass
+    if not one_by_one:
+        return
+    for k in cells:
+        for sign in (-1, 1):
+            if k in unsure:
+                solve({index[k]: sign})
+
+
+def suppress(values: dict[Key, int], sums: list[dict[Key, int]], n: int, known: set[Key] = frozenset(),
+             floors: dict[Key, int] | None = None, orders: list[dict[Key, int]] | None = None,
+             exposed: set[Key] | None = None) -> dict[Key, str]:
     """The withheld cells, each with its reason: the counts from 1 to n-1, and the cells withheld
     so that none of those can be worked out from the published ones (`known` cells, which a
     reader knows anyway, are never chosen)."""
     withheld = {k: SMALL for k, v in values.items() if 1 <= v < n}
+    # cells a solution of the reader's program has shown can take another value: withholding
+    # more keeps that solution a solution, so they stay shown (unless a cell is published again)
+    shown_free: set[Key] = set()
     if not withheld:
         return withheld
     known = set(known)
@@ -288,15 +494,43 @@ def suppress(values: dict[Key, int], sums: list[dict[Key, int]], n: int, known: 
             seen.update(frontier)
         return None
 
+    rows_of: dict[Key, list[dict[Key, int]]] = {}
+    for terms in [*sums, *(orders or ())]:
+        for key in terms:
+            rows_of.setdefault(key, []).append(terms)
+    bounded = False  # protecting the cells that the labels, not the sums alone, give away
+
+    def freeing(cell: Key) -> Key | None:
+        """The cheapest published cell beside `cell` that, withheld, lets `cell` take another
+        value in the reader's program of the two cells' countries (a few tried), or None."""
+        near = sorted({k for terms in rows_of.get(cell, ()) for k in terms
+                       if k not in withheld and k not in known}, key=cost)
+        for extra in near[:FREEING_TRIES]:
+            trial = {**withheld, extra: COMPLEMENT}
+            blocks = {_block(cell), _block(extra)}
+            cells = sorted(k for k in trial if _block(k) in blocks)
+            unsure = {cell}
+            _move(cells, _rows(sums, orders or (), trial), values, trial, n, _ceiling(values, trial, n), floors or {},
+                  unsure, one_by_one=True)
+            if not unsure:
+                return extra
+        return None
+
+
     def protect(cell: Key) -> None:
         """Withhold one more cell so that `cell` is no longer given away. With none left to
-        withhold, the sums pin `cell` from withheld cells alone: it is a zero every reader knows
-        (a small count never is), so it is published after all."""
-        extra = complement(cell)
+        withhold, what is withheld pins `cell` by itself: a zero is then one every reader knows,
+        and is published after all."""
+        extra = freeing(cell) if bounded else None
+        extra = extra or complement(cell)
         if extra is not None:
             withheld[extra] = COMPLEMENT
+        elif bounded and exposed is not None:
+            # the labels and the rows give it away whatever else is withheld: said, not hidden
+            exposed.add(cell)
         elif values[cell] == 0 and withheld.get(cell) == COMPLEMENT:
             del withheld[cell]
+            shown_free.clear()
             known.add(cell)
         else:
             raise RuntimeError(f"small-count protection found no cell to withhold beside {cell}")
@@ -312,6 +546,10 @@ def suppress(values: dict[Key, int], sums: list[dict[Key, int]], n: int, known: 
                     protect(hidden[0])
                     changed = True
         found = sorted(determined(set(withheld), sums))
+        bounded = not found
+        if not found and orders is not None:
+            # what the sums leave open, the labels and the rows that are there may still close
+            found = sorted(pinned(values, withheld, n, sums, floors, orders, shown_free) - (exposed or set()))
         if not found:
             return withheld
         for cell in found:
@@ -325,18 +563,21 @@ class Protection:
 
     n: int
     status: dict[Key, str]
+    # small counts a reader could still work out from the labels' ranges and the rows that are there
+    exposed: set[Key] = field(default_factory=set)
 
     def shown(self, reason: str) -> str:
         return f"<{self.n}" if reason == SMALL else HIDDEN
 
 
 def protect(con: duckdb.DuckDBPyConnection, period: str, n: int) -> Protection:
-    system = build_system(con, period)
-    status = suppress(system.values, system.sums, n, system.known)
+    system = build_system(con, period, n)
+    exposed: set[Key] = set()
+    status = suppress(system.values, system.sums, n, system.known, system.floors, system.orders, exposed)
     for key, parts in system.derived.items():
         if any(p in status for p in parts):
             status[key] = DERIVED
-    return Protection(n, status)
+    return Protection(n, status, exposed)
 
 
 class Protector:
@@ -353,6 +594,10 @@ class Protector:
         if period not in self._periods:
             self._periods[period] = protect(self.con, period, self.n)
         return self._periods[period]
+
+    def exposed(self) -> int:
+        """How many small counts of the periods computed so far no withheld cell could protect."""
+        return sum(len(p.exposed) for p in self._periods.values())
 
     def reason(self, table: str, row: dict, column: str) -> str | None:
         """Why the cell `column` of a row of a reporting table is withheld, or None."""

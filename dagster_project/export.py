@@ -9,7 +9,7 @@ from pathlib import Path
 
 import duckdb
 
-from dagster_project.disclosure import PROTECTED_COLUMNS, SUPPRESSED_COLUMN, Protector, Withheld
+from dagster_project.disclosure import PROTECTED_COLUMNS, SUPPRESSED_COLUMN, Protector, Withheld, agency_rows
 from dagster_project.partitions import PERIOD_PATTERN, period_value
 from dagster_project.publication import write_file
 from dagster_project.resources import dict_rows
@@ -187,7 +187,10 @@ def write_tidy(con: duckdb.DuckDBPyConnection, export_dir: Path, period: str, ta
     from dagster_project.report_shape import columns
 
     names = columns(table)
-    rows = dict_rows(con, f"select {', '.join(names)} from reporting.{table} where period = ? order by all", [period])
+    if table == "information_requests_by_agency":  # with protection, the small agencies as one row
+        rows = agency_rows(con, period, protector and protector.n)
+    else:
+        rows = dict_rows(con, f"select {', '.join(names)} from reporting.{table} where period = ? order by all", [period])
     if protector is None:
         lines = ([_cell(row[c]) for c in names] for row in rows)
         return write_file(export_dir / period / f"{table}.csv", render_csv(lines, names))

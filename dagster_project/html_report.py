@@ -21,7 +21,7 @@ import matplotlib
 matplotlib.use("svg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from dagster_project.disclosure import COMPLEMENT, DERIVED, SMALL, Protector, Withheld  # noqa: E402
+from dagster_project.disclosure import COMPLEMENT, DERIVED, SMALL, Protector, Withheld, agency_rows  # noqa: E402
 from dagster_project.partitions import period_value  # noqa: E402
 from dagster_project.publication import write_file  # noqa: E402
 from dagster_project.report_shape import html_columns  # noqa: E402
@@ -478,7 +478,7 @@ def period_data(con: duckdb.DuckDBPyConnection, period: str, protector: Protecto
                min(agency_rank) as agency_rank
         from reporting.information_requests_by_agency
         where period = ? and agency_rank <= ?
-        group by all order by country_name, agency_rank""", [period, TOP_AGENCIES if protector is None else 10**9])
+        group by all order by country_name, agency_rank""", [period, TOP_AGENCIES])
     outcomes = dict_rows(con, "select * from reporting.information_requests_by_outcome_global where period = ? "
                           "order by request_type, outcome", [period])
     processes = dict_rows(con, """
@@ -497,8 +497,14 @@ def period_data(con: duckdb.DuckDBPyConnection, period: str, protector: Protecto
         totals = mask("information_requests_global", [totals])[0]
         history = mask("information_requests_global", history)
         every_period = mask("information_requests", every_period)
-        # the top agencies among those whose count is shown (a withheld one's place is withheld too)
-        shown = [a for a in mask("information_requests_by_agency", agencies) if _num(a["agency_requests"]) is not None]
+        # the top agencies among the named ones whose count is shown (a withheld one's place is
+        # withheld too; the small ones are published together, not named)
+        named = {}
+        for row in agency_rows(con, period, protector.n):
+            if row["agency_rank"] is not None:
+                named.setdefault((row["country_code"], row["agency"]), row)
+        shown = [a for a in mask("information_requests_by_agency", list(named.values()))
+                 if _num(a["agency_requests"]) is not None]
         shown.sort(key=lambda a: (a["country_name"], -a["agency_requests"], a["agency"]))
         agencies, seen = [], {}
         for a in shown:

@@ -19,7 +19,7 @@ import duckdb
 import numpy as np
 import pytest
 
-from dagster_project.disclosure import SMALL, determined, min_count, suppress
+from dagster_project.disclosure import COMPLEMENT, SMALL, determined, min_count, pinned, suppress
 from dagster_project.resources import SAMPLE_RAW_DIR
 from drops import run_in_process
 
@@ -120,6 +120,50 @@ def test_suppression_leaves_no_small_count_determined(seed):
     withheld = suppress(values, sums, n)
     assert {k for k, v in values.items() if 1 <= v < n} == {k for k, why in withheld.items() if why == SMALL}
     assert _pinned(sorted(withheld), sums) == set()
+
+
+# --- what the labels give away: `<N` is 1 to N-1, `x` is 0 or N and more ----------------------
+
+def _parts(total: int, parts: list[int]) -> tuple[dict, list]:
+    values = {("total",): total, **{("part", i): v for i, v in enumerate(parts)}}
+    return values, [{("total",): 1, **{("part", i): -1 for i in range(len(parts))}}]
+
+
+def test_a_small_total_of_as_many_small_parts_as_it_can_hold_is_pinned():
+    # 9 = nine parts, each `<10` so at least 1, the total `<10` so at most 9: every one is 1
+    values, sums = _parts(9, [1] * 9)
+    everything = {k: SMALL for k in values}
+    assert pinned(values, everything, 10, sums) == set(values)
+    # with eight parts a part may be 2 (and the total 9): nothing is pinned
+    values, sums = _parts(8, [1] * 8)
+    assert pinned(values, {k: SMALL for k in values}, 10, sums) == set()
+
+
+def test_a_withheld_cell_beside_a_small_one_is_at_least_n():
+    # published 11 = x + `<10`: x cannot be 0 (the small part is at most 9), so x >= 10 and the
+    # small part is 1
+    values, sums = _parts(11, [10, 1])
+    withheld = {("part", 0): COMPLEMENT, ("part", 1): SMALL}
+    assert pinned(values, withheld, 10, sums) == {("part", 1)}
+    # 25 = x + `<10`: x from 16 to 24
+    values, sums = _parts(25, [20, 5])
+    assert pinned(values, withheld, 10, sums) == set()
+
+
+def test_suppression_withholds_more_when_the_labels_pin_a_small_count():
+    values, sums = _parts(11, [10, 1])
+    exposed: set = set()
+    withheld = suppress(values, sums, 10, floors={}, orders=[], exposed=exposed)
+    # the complement 10 alone leaves the small part pinned (above): the total goes too
+    assert withheld == {("part", 1): SMALL, ("part", 0): COMPLEMENT, ("total",): COMPLEMENT}
+    assert pinned(values, withheld, 10, sums) == set() and exposed == set()
+
+
+def test_a_small_count_that_nothing_can_protect_is_said():
+    values, sums = _parts(9, [1] * 9)
+    exposed: set = set()
+    suppress(values, sums, 10, floors={}, orders=[], exposed=exposed)
+    assert exposed == set(values)
 
 
 # --- the published files of the bundled sample ------------------------------------------------
@@ -316,6 +360,12 @@ def test_small_counts_are_shown_below_the_threshold_and_rates_from_them_withheld
                 value = _value(row[column])
                 assert value is None or value == 0 or value >= N, row
                 assert (value is None) == (column in withheld)
+            if row["agency"] == f"Other agencies (each fewer than {N} requests)":
+                # the small agencies, together: no rank
+                assert row["agency_rank"] == ""
+                continue
+            # an agency is named only with N requests or more
+            assert row["agency_requests"] != f"<{N}", row
             # a withheld agency's rank would place its count between others
             assert (row["agency_rank"] == "x") == (_value(row["agency_requests"]) is None)
         for row in _read(folder / "information_requests_by_outcome.csv"):
