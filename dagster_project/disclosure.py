@@ -130,27 +130,22 @@ def agency_rows(con: duckdb.DuckDBPyConnection, period: str, n: int | None = Non
     total can give them away."""
     from dagster_project.report_shape import columns
 
-    rows = dict_rows(con, f"select {', '.join(columns('information_requests_by_agency'))} "
-                          "from reporting.information_requests_by_agency where period = ? order by all", [period])
     if n is None:
-        return rows
-    named, pooled = [], {}
-    for row in rows:
-        if row["agency_requests"] >= n:
-            named.append(row)
-            continue
-        other = pooled.setdefault((row["country_code"], row["request_type"]), {
-            **row, "agency": other_agencies(n), "requests": 0, "requests_disclosed": 0, "agency_rank": None})
-        other["requests"] += row["requests"]
-        other["requests_disclosed"] += row["requests_disclosed"]
-    totals: dict[str, int] = {}
-    for (code, _), other in pooled.items():
-        totals[code] = totals.get(code, 0) + other["requests"]
-    for (code, _), other in pooled.items():
-        other["agency_requests"] = totals[code]
-    order = {code: i for i, code in enumerate(dict.fromkeys(r["country_code"] for r in rows))}
-    return sorted([*named, *pooled.values()],
-                  key=lambda r: (order[r["country_code"]], r["agency_rank"] is None, r["agency"], r["request_type"]))
+        return dict_rows(con, f"select {', '.join(columns('information_requests_by_agency'))} "
+                              "from reporting.information_requests_by_agency where period = ? order by all", [period])
+    return dict_rows(con, """
+        with rows as (
+            select * replace (if(agency_requests < ?, ?, agency) as agency), agency_requests < ? as small
+            from reporting.information_requests_by_agency where period = ?
+        )
+        select period, country_code, country_name, agency, request_type,
+               sum(requests) as requests, sum(requests_disclosed) as requests_disclosed,
+               if(small, sum(sum(requests)) over (partition by country_code, small),
+                  any_value(agency_requests)) as agency_requests,
+               if(small, null, any_value(agency_rank)) as agency_rank
+        from rows
+        group by period, country_code, country_name, small, agency, request_type
+        order by country_code, small, agency, request_type""", [n, other_agencies(n), n, period])
 
 
 def build_system(con: duckdb.DuckDBPyConnection, period: str, n: int | None = None) -> System:
@@ -357,6 +352,9 @@ def _ceiling(values: dict[Key, int], withheld: dict[Key, str], n: int) -> int:
 
 # How many published cells beside a cell the labels give away are tried, withheld in turn.
 FREEING_TRIES = 4
+# Past this many cells that no solution moved, they are all taken as pinned rather than tried
+# one by one (two solves each): withholding more is safe, and then cheaper.
+ONE_BY_ONE = 40
 
 
 def pinned(values: dict[Key, int], withheld: dict[Key, str], n: int, sums: list[dict[Key, int]],
@@ -370,12 +368,10 @@ def pinned(values: dict[Key, int], withheld: dict[Key, str], n: int, sums: list[
 
     A cell is shown not pinned by one solution of the reader's program in which it has another
     value, so most cells need no pair of solves. Each country's cells are tried first with every
-    other cell at its value (a solution of that smaller program is one of the whole), each time
-    moving as many cells as possible (the sum of the unsure ones up, then down), then one by one;
-    only the cells no such solution moved are tried in the whole program. A solve that does not
-    finish shows nothing: its cells count as pinned."""
-    import numpy as np
-
+    other cell at its value (a solution of that smaller program is one of the whole), moving as
+    many cells as possible (the sum of the unsure ones up, then down); the cells no such solution
+    moved are tried in the whole program, the same way, then one by one (`ONE_BY_ONE` at most).
+    A solve that does not finish shows nothing: its cells count as pinned."""
     floors = floors or {}
     rows = _rows(sums, orders, withheld)
     top = _ceiling(values, withheld, n)
@@ -390,11 +386,6 @@ def pinned(values: dict[Key, int], withheld: dict[Key, str], n: int, sums: list[
         _move(sorted(withheld), rows, values, withheld, n, top, floors, unsure, one_by_one=len(unsure) <= ONE_BY_ONE)
     shown_free.update(k for k, why in withheld.items() if why == SMALL and k not in unsure)
     return unsure
-
-
-# Past this many cells that no solution moved, they are all taken as pinned rather than tried
-# one by one (two solves each): withholding more is safe, and then cheaper.
-ONE_BY_ONE = 40
 
 
 def _move(cells: list[Key], rows: list, values: dict[Key, int], withheld: dict[Key, str], n: int, top: int,
@@ -515,7 +506,6 @@ def suppress(values: dict[Key, int], sums: list[dict[Key, int]], n: int, known: 
             if not unsure:
                 return extra
         return None
-
 
     def protect(cell: Key) -> None:
         """Withhold one more cell so that `cell` is no longer given away. With none left to
