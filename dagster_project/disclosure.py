@@ -352,9 +352,16 @@ def _ceiling(values: dict[Key, int], withheld: dict[Key, str], n: int) -> int:
 
 # How many published cells beside a cell the labels give away are tried, withheld in turn.
 FREEING_TRIES = 4
+# Each solve of the reader's program stops after this many branch-and-bound nodes (a count, so the
+# result does not depend on the machine; 60 s guards against a hang): any solution it found still
+# shows a cell free, and one it did not find leaves the cell pinned (safe).
+NODE_LIMIT = 200
+# After this many rounds of withholding against the labels, the small counts still pinned are
+# exposed rather than tried again: the run's time stays bounded at any N.
+BOUNDS_ROUNDS = 8
 # Past this many cells that no solution moved, they are all taken as pinned rather than tried
 # one by one (two solves each): withholding more is safe, and then cheaper.
-ONE_BY_ONE = 40
+ONE_BY_ONE = 0
 
 
 def pinned(values: dict[Key, int], withheld: dict[Key, str], n: int, sums: list[dict[Key, int]],
@@ -426,7 +433,7 @@ def _move(cells: list[Key], rows: list, values: dict[Key, int], withheld: dict[K
         unsure.difference_update(cells)
         return
     problem = dict(constraints=LinearConstraint(coo_array((v_, (i_, j_)), shape=(len(lo), width)).tocsr(), lo, hi),
-                   integrality=np.ones(width), bounds=Bounds(lower, upper), options={"time_limit": 30})
+                   integrality=np.ones(width), bounds=Bounds(lower, upper), options={"node_limit": NODE_LIMIT, "time_limit": 60})
     truth = np.array([values[k] for k in cells], dtype=float)
 
     def solve(objective: dict[int, int]) -> int:
@@ -460,6 +467,8 @@ def suppress(values: dict[Key, int], sums: list[dict[Key, int]], n: int, known: 
     # cells a solution of the reader's program has shown can take another value: withholding
     # more keeps that solution a solution, so they stay shown (unless a cell is published again)
     shown_free: set[Key] = set()
+    rounds = 0  # of withholding against the labels
+    tried: set[Key] = set()  # the small counts withheld against already
     if not withheld:
         return withheld
     known = set(known)
@@ -511,6 +520,11 @@ def suppress(values: dict[Key, int], sums: list[dict[Key, int]], n: int, known: 
         """Withhold one more cell so that `cell` is no longer given away. With none left to
         withhold, what is withheld pins `cell` by itself: a zero is then one every reader knows,
         and is published after all."""
+        if bounded and exposed is not None:
+            if cell in tried:  # protected once against the labels, and still pinned: given up on
+                exposed.add(cell)
+                return
+            tried.add(cell)
         extra = freeing(cell) if bounded else None
         extra = extra or complement(cell)
         if extra is not None:
@@ -526,6 +540,7 @@ def suppress(values: dict[Key, int], sums: list[dict[Key, int]], n: int, known: 
             raise RuntimeError(f"small-count protection found no cell to withhold beside {cell}")
 
     while True:
+        bounded = False
         # the cheap pass: a sum with one withheld cell gives it away
         changed = True
         while changed:
@@ -540,7 +555,17 @@ def suppress(values: dict[Key, int], sums: list[dict[Key, int]], n: int, known: 
         if not found and orders is not None:
             # what the sums leave open, the labels and the rows that are there may still close
             found = sorted(pinned(values, withheld, n, sums, floors, orders, shown_free) - (exposed or set()))
+            rounds += 1
+            if rounds > BOUNDS_ROUNDS and exposed is not None:
+                exposed.update(found)
+                found = []
         if not found:
+            if exposed:
+                # a count given up on may have been freed by what was withheld after it
+                still = set(exposed)
+                _move(sorted(withheld), _rows(sums, orders or (), withheld), values, withheld, n,
+                      _ceiling(values, withheld, n), floors or {}, still, one_by_one=len(still) <= ONE_BY_ONE)
+                exposed.intersection_update(still)
             return withheld
         for cell in found:
             if cell in withheld:
