@@ -15,9 +15,11 @@ given away by the others, and so can be one that a combination of sums pins down
 So the figures of one period are a linear system whose unknowns are the withheld cells. A cell
 is determined when the published cells fix its value: when its unit vector lies in the row space
 of the unknowns' coefficients, i.e. the system's reduced row echelon form has a row that holds
-that one cell. Suppression starts from the small counts and, while a withheld cell is determined,
-withholds the smallest published cell of a sum it is in (a non-zero one if there is one), then
-looks again.
+that one cell; that row is a combination of sums, and its published cells are what a reader adds
+up (`derivations`). Suppression starts from the small counts and, while a withheld cell is
+determined, withholds the cheapest of those published cells, then looks again. Cheapest: a
+non-zero cell before a zero, a breakdown's cell before a country's total before a global figure
+(`_level`: the totals readers come for stay published), then the smallest.
 
 The labels say more than the sums: `<N` is 1 to N-1, `x` is 0 or N and more, an agency row counts
 at least 1, a part is at most its whole. With those, the reader's problem is an integer program,
@@ -29,9 +31,12 @@ published together (`agency_rows`).
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from dataclasses import dataclass, field
 from fractions import Fraction
+from pathlib import Path
 
 import duckdb
 
@@ -60,11 +65,13 @@ def min_count(environ=os.environ) -> int | None:
 
     N = 1 or 2 is refused: with zeros shown, `<2` could only mean 1."""
     raw = (environ.get(SETTING) or "").strip()
-    if raw == "" or raw == "0":
+    if raw == "":
         return None
     if not raw.isascii() or not raw.isdigit():
         raise ValueError(f"{SETTING} must be a whole number (counts below it are withheld), not {raw!r}")
     n = int(raw)
+    if n == 0:
+        return None
     if n < 3:
         raise ValueError(f"{SETTING} must be 3 or more (or 0: off), not {n}: `<{n}` would say the count")
     return n
@@ -154,7 +161,9 @@ def agency_rows(con: duckdb.DuckDBPyConnection, period: str, n: int | None = Non
 
 def build_system(con: duckdb.DuckDBPyConnection, period: str, n: int | None = None) -> System:
     """The published counts of one period, from the reporting tables, their sums, and what a
-    reader knows besides (with protection at n, the agencies are those `agency_rows` publishes)."""
+    reader knows besides (with protection at n, the agencies are those `agency_rows` publishes).
+    Every table is read in key order: the same figures give the same system, and so the same
+    cells withheld, from the warehouse (the CSVs) and from report.duckdb (the pages)."""
     from dagster_project.report_shape import GLOBAL_MODEL, REPORT_MODEL, measures
 
     system = System()
@@ -178,13 +187,14 @@ def build_system(con: duckdb.DuckDBPyConnection, period: str, n: int | None = No
     for row in world:
         for column in global_counts:
             values[("global", column)] = int(row[column] or 0)
-    outcomes = dict_rows(con, "select * from reporting.information_requests_by_outcome where period = ?", [period])
+    outcomes = dict_rows(con, "select * from reporting.information_requests_by_outcome "
+                              "where period = ? order by country_code, request_type, outcome", [period])
     for row in outcomes:
         for column in ("requests", "accounts_specified"):
             values[("outcome", row["country_code"], row["request_type"], row["outcome"], column)] = int(row[column])
     outcome_names = sorted({r["outcome"] for r in outcomes})
-    world_outcomes = dict_rows(con, "select * from reporting.information_requests_by_outcome_global where period = ?",
-                           [period])
+    world_outcomes = dict_rows(con, "select * from reporting.information_requests_by_outcome_global "
+                                    "where period = ? order by request_type, outcome", [period])
     for row in world_outcomes:
         for column in ("requests", "accounts_specified"):
             values[("outcome_global", row["request_type"], row["outcome"], column)] = int(row[column])
@@ -194,13 +204,14 @@ def build_system(con: duckdb.DuckDBPyConnection, period: str, n: int | None = No
         for column in ("requests", "requests_disclosed"):
             values[("agency", code, agency, row["request_type"], column)] = int(row[column])
         values[("agency_total", code, agency)] = int(row["agency_requests"])
-    processes = dict_rows(con, "select * from reporting.information_requests_by_legal_process_global where period = ?",
-                      [period])
+    processes = dict_rows(con, "select * from reporting.information_requests_by_legal_process_global "
+                               "where period = ? order by legal_process", [period])
     process_columns = ("requests", "requests_disclosed", "requests_disclosable", "accounts_specified")
     for row in processes:
         for column in process_columns:
             values[("process", row["legal_process"], column)] = int(row[column])
-    timing = dict_rows(con, "select * from reporting.information_requests_timing where period = ?", [period])
+    timing = dict_rows(con, "select * from reporting.information_requests_timing "
+                            "where period = ? order by request_type", [period])
     for row in timing:
         values[("timing", row["request_type"], "requests_with_final_outcome")] = int(row["requests_with_final_outcome"])
 
@@ -290,42 +301,59 @@ def build_system(con: duckdb.DuckDBPyConnection, period: str, n: int | None = No
 
 
 def determined(unknown: set[Key], sums: list[dict[Key, int]]) -> set[Key]:
-    """The unknown cells whose value the sums fix, given every other cell.
+    """The unknown cells whose value the sums fix, given every other cell."""
+    return set(derivations(unknown, sums))
 
-    Gaussian elimination over the rationals, keeping the basis fully reduced: each basis row
-    has its pivot and no other pivot column. A unit vector lies in the row space exactly when a
-    row of the reduced form is that unit vector."""
+
+def derivations(unknown: set[Key], sums: list[dict[Key, int]]) -> dict[Key, set[Key]]:
+    """Each unknown cell whose value the sums fix, given every other cell, with the published
+    cells a reader adds up to get it (one combination of sums that does).
+
+    Gaussian elimination over the rationals, pivoting on the unknown cells only and keeping the
+    basis fully reduced: each basis row has its pivot and no other pivot column. A cell is fixed
+    exactly when a row of the reduced form holds that one unknown cell; that row is a combination
+    of sums, and its other cells are published."""
     order = sorted(unknown)
     index = {key: i for i, key in enumerate(order)}
-    basis: dict[int, dict[int, Fraction]] = {}
+    basis: dict[int, dict] = {}  # pivot -> row: unknown cells by their index, published by key
     for terms in sums:
-        row = {index[k]: Fraction(c) for k, c in terms.items() if k in index}
-        for pivot in [p for p in row if p in basis]:
+        row = {index.get(k, k): Fraction(c) for k, c in terms.items()}
+        for pivot in [p for p in row if isinstance(p, int) and p in basis]:
             factor = row.get(pivot)
-            if not factor:
-                continue
-            for col, coef in basis[pivot].items():
-                value = row.get(col, 0) - factor * coef
-                if value:
-                    row[col] = value
-                else:
-                    row.pop(col, None)
-        if not row:
+            if factor:
+                _subtract(row, factor, basis[pivot])
+        pivots = [col for col in row if isinstance(col, int)]
+        if not pivots:
             continue
-        pivot = min(row)
+        pivot = min(pivots)
         scale = row[pivot]
         row = {col: coef / scale for col, coef in row.items()}
         for other in basis.values():
             factor = other.get(pivot)
             if factor:
-                for col, coef in row.items():
-                    value = other.get(col, 0) - factor * coef
-                    if value:
-                        other[col] = value
-                    else:
-                        other.pop(col, None)
+                _subtract(other, factor, row)
         basis[pivot] = row
-    return {order[p] for p, row in basis.items() if len(row) == 1}
+    return {order[p]: {col for col in row if not isinstance(col, int)}
+            for p, row in basis.items() if sum(isinstance(col, int) for col in row) == 1}
+
+
+def _subtract(row: dict, factor: Fraction, other: dict) -> None:
+    """row -= factor x other, dropping the terms that become zero."""
+    for col, coef in other.items():
+        value = row.get(col, 0) - factor * coef
+        if value:
+            row[col] = value
+        else:
+            row.pop(col, None)
+
+
+def _level(key: Key) -> int:
+    """How much of the report a cell is: 2 for the global figures, 1 for a country's total, 0 for
+    the rest. Complementary cells are taken from the lowest level first, so the totals readers
+    come for stay published."""
+    if key[0] in ("global", "outcome_global", "process", "timing"):
+        return 2
+    return 1 if key[0] == "country" and key[2] == "total_requests" else 0
 
 
 def _block(key: Key) -> str:
@@ -353,6 +381,9 @@ def _ceiling(values: dict[Key, int], withheld: dict[Key, str], n: int) -> int:
 
 # How many published cells beside a cell the labels give away are tried, withheld in turn.
 FREEING_TRIES = 4
+# How many times a small count pinned against the labels gets a cell withheld beside it before it
+# is given up on (exposed): each time, the whole period may pin it in a way a local solve missed.
+PROTECTIONS_AGAINST_LABELS = 3
 # Each solve of the reader's program stops after this many branch-and-bound nodes (a count, so the
 # result does not depend on the machine; 60 s guards against a hang): any solution it found still
 # shows a cell free, and one it did not find leaves the cell pinned (safe).
@@ -363,6 +394,8 @@ BOUNDS_ROUNDS = 8
 # Past this many cells that no solution moved, they are all taken as pinned rather than tried
 # one by one (two solves each): withholding more is safe, and then cheaper.
 ONE_BY_ONE = 0
+# How many computed protections the cache keeps (a few periods' worth of runs and settings).
+CACHE_FILES = 64
 
 
 def pinned(values: dict[Key, int], withheld: dict[Key, str], n: int, sums: list[dict[Key, int]],
@@ -469,7 +502,7 @@ def suppress(values: dict[Key, int], sums: list[dict[Key, int]], n: int, known: 
     # more keeps that solution a solution, so they stay shown (unless a cell is published again)
     shown_free: set[Key] = set()
     rounds = 0  # of withholding against the labels
-    tried: set[Key] = set()  # the small counts withheld against already
+    tried: dict[Key, int] = {}  # how often each small count was protected against the labels
     if not withheld:
         return withheld
     known = set(known)
@@ -480,8 +513,8 @@ def suppress(values: dict[Key, int], sums: list[dict[Key, int]], n: int, known: 
 
     def cost(key: Key) -> tuple:
         # the least informative cell: a non-zero one before a zero (a withheld zero beside a
-        # small count bounds it), then the smallest, then a stable order
-        return (values[key] == 0, values[key], key)
+        # small count bounds it), then the lowest level, then the smallest, then a stable order
+        return (values[key] == 0, _level(key), values[key], key)
 
     def complement(cell: Key) -> Key | None:
         """The cheapest published cell of the sums nearest to `cell` (through withheld cells)."""
@@ -517,16 +550,18 @@ def suppress(values: dict[Key, int], sums: list[dict[Key, int]], n: int, known: 
                 return extra
         return None
 
-    def protect(cell: Key) -> None:
-        """Withhold one more cell so that `cell` is no longer given away. With none left to
-        withhold, what is withheld pins `cell` by itself: a zero is then one every reader knows,
-        and is published after all."""
+    def protect(cell: Key, via: set[Key] | dict[Key, int] = ()) -> None:
+        """Withhold one more cell so that `cell` is no longer given away: the cheapest of `via`,
+        the published cells a reader works it out from, if any. With none left to withhold, what is
+        withheld pins `cell` by itself: a zero is then one every reader knows, and is published
+        after all."""
         if bounded and exposed is not None:
-            if cell in tried:  # protected once against the labels, and still pinned: given up on
+            if tried.get(cell, 0) >= PROTECTIONS_AGAINST_LABELS:  # and still pinned: given up on
                 exposed.add(cell)
                 return
-            tried.add(cell)
+            tried[cell] = tried.get(cell, 0) + 1
         extra = freeing(cell) if bounded else None
+        extra = extra or min((k for k in via if k not in withheld and k not in known), key=cost, default=None)
         extra = extra or complement(cell)
         if extra is not None:
             withheld[extra] = COMPLEMENT
@@ -549,9 +584,10 @@ def suppress(values: dict[Key, int], sums: list[dict[Key, int]], n: int, known: 
             for terms in sums:
                 hidden = [k for k in terms if k in withheld]
                 if len(hidden) == 1:
-                    protect(hidden[0])
+                    protect(hidden[0], terms)
                     changed = True
-        found = sorted(determined(set(withheld), sums))
+        via = derivations(set(withheld), sums)
+        found = sorted(via)
         bounded = not found
         if not found and orders is not None:
             # what the sums leave open, the labels and the rows that are there may still close
@@ -570,7 +606,7 @@ def suppress(values: dict[Key, int], sums: list[dict[Key, int]], n: int, known: 
             return withheld
         for cell in found:
             if cell in withheld:
-                protect(cell)
+                protect(cell, via.get(cell, ()))
 
 
 @dataclass
@@ -586,13 +622,32 @@ class Protection:
         return f"<{self.n}" if reason == SMALL else HIDDEN
 
 
-def protect(con: duckdb.DuckDBPyConnection, period: str, n: int) -> Protection:
+def protect(con: duckdb.DuckDBPyConnection, period: str, n: int, cache: Path | None = None) -> Protection:
+    """The protection of one period at n. With a `cache` folder, one computed before for the same
+    figures, n and code is read from there rather than computed again (the CSVs and the pages of a
+    run, and the periods a run does not change, pay for it once)."""
     system = build_system(con, period, n)
+    digest = hashlib.sha256(repr((n, sorted(system.values.items()), system.sums, system.orders,
+                                  sorted(system.floors.items()), sorted(system.known), sorted(system.derived.items()),
+                                  Path(__file__).read_bytes())).encode()).hexdigest()
+    saved = cache / f"{digest}.json" if cache else None
+    if saved and saved.exists():
+        data = json.loads(saved.read_text(encoding="utf-8"))
+        saved.touch()  # kept: the least recently used go first
+        return Protection(n, {tuple(k): why for k, why in data["status"]}, {tuple(k) for k in data["exposed"]})
     exposed: set[Key] = set()
     status = suppress(system.values, system.sums, n, system.known, system.floors, system.orders, exposed)
     for key, parts in system.derived.items():
         if any(p in status for p in parts):
             status[key] = DERIVED
+    if saved:
+        cache.mkdir(parents=True, exist_ok=True)
+        data = {"status": sorted([list(k), why] for k, why in status.items()), "exposed": sorted(map(list, exposed))}
+        temporary = saved.with_suffix(f".{os.getpid()}.tmp")
+        temporary.write_text(json.dumps(data), encoding="utf-8")
+        temporary.replace(saved)
+        for old in sorted(cache.glob("*.json"), key=lambda f: f.stat().st_mtime)[:-CACHE_FILES]:
+            old.unlink(missing_ok=True)
     return Protection(n, status, exposed)
 
 
@@ -601,14 +656,15 @@ class Protector:
     or a staged report.duckdb): `mask(table, row)` gives a row with its withheld cells as
     `Withheld`. One instance per output step; periods are computed once, when first asked."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, n: int):
+    def __init__(self, con: duckdb.DuckDBPyConnection, n: int, cache: Path | None = None):
         self.con = con
         self.n = n
+        self.cache = cache
         self._periods: dict[str, Protection] = {}
 
     def period(self, period: str) -> Protection:
         if period not in self._periods:
-            self._periods[period] = protect(self.con, period, self.n)
+            self._periods[period] = protect(self.con, period, self.n, self.cache)
         return self._periods[period]
 
     def exposed(self) -> int:

@@ -732,11 +732,11 @@ def written_min_count(page: Path) -> str | None:
 
 
 def write_reports(con: duckdb.DuckDBPyConnection, export_dir: Path, periods: list[str],
-                  min_count: int | None = None) -> list[Page]:
+                  min_count: int | None = None, protection_cache: Path | None = None) -> list[Page]:
     """Write `<period>/report.html` for the given periods, and for any published period whose
     page was written with another small-count protection, and rebuild `index.html`; returns
     the pages written (a page whose inputs are those it was made from is left as it is)."""
-    protector = Protector(con, min_count) if min_count else None
+    protector = Protector(con, min_count, protection_cache) if min_count else None
     setting = str(min_count or "off")
     stale = [p.parent.name for p in export_dir.glob("*/report.html")
              if written_min_count(p) != setting and p.parent.name not in periods]

@@ -19,7 +19,8 @@ import duckdb
 import numpy as np
 import pytest
 
-from dagster_project.disclosure import COMPLEMENT, SMALL, build_system, determined, min_count, pinned, suppress
+from dagster_project.disclosure import (COMPLEMENT, SMALL, build_system, derivations, determined, min_count, pinned,
+                                        suppress)
 from dagster_project.resources import SAMPLE_RAW_DIR
 from drops import run_in_process
 
@@ -39,7 +40,7 @@ GLOBALS = {"Total legal requests": "legal", "Total emergency requests": "emergen
 
 # --- the setting -------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("raw", "expected"), [(None, None), ("", None), ("0", None), ("3", 3), ("10", 10), (" 5 ", 5)])
+@pytest.mark.parametrize(("raw", "expected"), [(None, None), ("", None), ("0", None), ("00", None), ("3", 3), ("010", 10), ("10", 10), (" 5 ", 5)])
 def test_min_count_setting(raw, expected):
     assert min_count({} if raw is None else {"IRR_PUBLIC_MIN_COUNT": raw}) == expected
 
@@ -83,6 +84,13 @@ def _pinned(unknown: list, sums: list[dict]) -> set:
 def test_determined_cells(sums, unknown, expected):
     assert determined(unknown, sums) == expected
     assert _pinned(sorted(unknown), sums) == expected  # the test's own solver agrees
+
+
+def test_derivations_name_the_published_cells_a_reader_adds_up():
+    # a + b = t and b = u: b is u, and a is t - u
+    sums = [{"a": 1, "b": 1, "t": -1}, {"b": 1, "u": -1}]
+    assert derivations({"a", "b"}, sums) == {"a": {"t", "u"}, "b": {"u"}}
+    assert derivations({"a", "b", "u"}, sums) == {}
 
 
 def _table_system(rng: random.Random, rows: int, cols: int, layers: int):
@@ -205,7 +213,10 @@ class Reader:
         self.sums: list[dict[tuple, float]] = []
         reveal = reveal or {}
 
+        self.shown: dict[tuple, str] = {}
+
         def cell(key: tuple, text: str) -> tuple:
+            self.shown[key] = text
             value = _value(text) if key not in reveal else reveal[key]
             if value is None:
                 self.unknown.add(key)
@@ -276,6 +287,81 @@ class Reader:
     def determined(self) -> set:
         return _pinned(sorted(self.unknown), self.sums)
 
+    def pinned_by_labels(self, n: int) -> set:
+        """The `<n` cells this reader works out exactly with the labels' ranges too: `<n` is 1 to
+        n-1; `x` is 0, or n and more; an agency row counts at least 1 request, a named agency
+        (the others are pooled) n and more; an agency discloses at most what it was asked.
+        An integer program (scipy's milp) per group of linked withheld cells: solutions that move
+        the cells show most free; each one left gets its least and greatest value."""
+        from scipy.optimize import Bounds, LinearConstraint, milp
+
+        labels = {k: "x" for k in self.unknown}
+        small = {k for k in self.unknown if self.shown[k] == f"<{n}"}
+        floors = {k: (n if k[0] == "at" and not k[2].startswith("Other agencies") else 1)
+                  for k in self.unknown if k[0] == "at" or (k[0] == "a" and k[4] == "requests")}
+        rows = [(terms, 0.0, 0.0) for terms in self.sums if all(float(c).is_integer() for c in terms.values())]
+        rows += [({("a", *k[1:4], "requests"): 1, k: -1}, 0.0, np.inf) for k in self.unknown
+                  if k[0] == "a" and k[4] == "disclosed"]
+        top = 2 * max(self.known.values(), default=n)
+        groups: dict[tuple, set] = {k: {k} for k in labels}
+        for terms, _, _ in rows:
+            linked = [k for k in terms if k in labels]
+            for other in linked[1:]:
+                if groups[other] is not groups[linked[0]]:
+                    merged = groups[linked[0]] | groups[other]
+                    for k in merged:
+                        groups[k] = merged
+        found = set()
+        for group in {id(g): g for g in groups.values()}.values():
+            cells = sorted(group)
+            targets = [k for k in cells if k in small]
+            if not targets:
+                continue
+            index = {k: i for i, k in enumerate(cells)}
+            switches = [k for k in cells if k not in small]
+            width = len(cells) + len(switches)
+            matrix, low, high = [], [], []
+            for terms, lo, hi in rows:
+                inside = {index[k]: c for k, c in terms.items() if k in index}
+                if inside:
+                    rest = sum(c * self.known[k] for k, c in terms.items() if k not in index)
+                    line = np.zeros(width)
+                    for i, c in inside.items():
+                        line[i] += c
+                    matrix.append(line); low.append(lo - rest); high.append(hi - rest)
+            lower, upper = np.zeros(width), np.ones(width)
+            for k, i in index.items():
+                lower[i], upper[i] = (1, n - 1) if k in small else (floors.get(k, 0), top)
+            for s, k in enumerate(switches, start=len(cells)):
+                for coef, lo, hi in ((n, 0, np.inf), (top, -np.inf, 0)):  # on: n or more; off: 0
+                    line = np.zeros(width)
+                    line[index[k]], line[s] = 1, -coef
+                    matrix.append(line); low.append(lo); high.append(hi)
+                lower[s] = 1 if floors.get(k) else 0
+            if not matrix:
+                continue
+            problem = dict(constraints=LinearConstraint(np.array(matrix), low, high), integrality=np.ones(width),
+                           bounds=Bounds(lower, upper))
+            seen: dict[tuple, set] = {k: set() for k in targets}
+
+            def solve(objective: dict) -> None:
+                c = np.zeros(width)
+                for k, sign in objective.items():
+                    c[index[k]] = sign
+                result = milp(c, **problem)
+                assert result.success, f"the reader's program has no solution: {result.message}"
+                for k in targets:
+                    seen[k].add(round(result.x[index[k]]))
+
+            for sign in (1, -1):
+                solve({k: sign for k in targets})
+            for k in targets:
+                for sign in (1, -1):
+                    if len(seen[k]) < 2:
+                        solve({k: sign})
+            found.update(k for k in targets if len(seen[k]) < 2)
+        return found
+
     def check_consistent(self) -> None:
         """Every equation the reader wrote holds on the published figures where all are known."""
         for terms in self.sums:
@@ -290,6 +376,60 @@ def test_no_withheld_cell_can_be_worked_out_from_the_published_files(published, 
     reader.check_consistent()
     assert reader.unknown, "the sample has small counts: something must be withheld"
     assert reader.determined() == set()
+
+
+@pytest.mark.parametrize("period", PERIODS)
+def test_no_small_count_can_be_worked_out_with_what_the_labels_say(published, period):
+    """A reader who also uses the labels' ranges (an integer program) pins no `<N` cell."""
+    root, _ = published
+    reader = Reader(root / "exports" / period)
+    exact = _exact(root, period)
+    assert all(exact[k] == v for k, v in reader.known.items() if k in exact)
+    assert reader.pinned_by_labels(N) == set()
+
+
+def _agency_reader(agencies: int) -> Reader:
+    """A country whose legal requests (`<10`) came from `agencies` agencies, each `<10`."""
+    reader = Reader.__new__(Reader)
+    reader.known, reader.shown = {}, {}
+    legal = ("c", "V", "legal")
+    rows = [("a", "V", f"agency {i}", "legal", "requests") for i in range(agencies)]
+    reader.unknown = {legal, *rows}
+    reader.shown = {k: f"<{N}" for k in reader.unknown}
+    reader.sums = [{legal: 1, **{k: -1 for k in rows}}]
+    return reader
+
+
+def test_the_labels_pin_a_small_total_of_as_many_agencies_as_it_can_hold():
+    """The check above can fail: nine agencies of at least one request each, in a total of at most
+    nine, are one request each."""
+    assert len(_agency_reader(9).pinned_by_labels(N)) == 10
+    assert _agency_reader(8).pinned_by_labels(N) == set()
+
+
+def test_the_totals_readers_come_for_stay_published(published):
+    """Complementary cells are taken from the breakdowns before the totals: every period keeps
+    its global totals and the totals of the countries that sent most requests."""
+    root, _ = published
+    with duckdb.connect(str(root / "warehouse" / "report.duckdb"), read_only=True) as con:
+        largest = dict(con.execute("select period, arg_max(country_name, total_requests) "
+                                   "from reporting.information_requests group by period").fetchall())
+    for period in PERIODS:
+        rows = _read(root / "exports" / period / "information_requests.csv")
+        shown = {(r["location_value"], r["metric_name"]): r["result"] for r in rows}
+        for metric in GLOBALS:
+            assert _value(shown[("All", metric)]) is not None, (period, metric)
+        assert _value(shown[(largest[period], "Total requests")]) is not None, period
+
+
+def test_the_run_says_how_many_small_counts_are_exposed():
+    from dagster_project.cli import _step_line
+
+    meta = {"periods": "2024-H1", "small_count_protection": f"counts under {N} withheld"}
+    _, line = _step_line("exports__information_requests_csv", [("export", {**meta, "small_counts_exposed": 2})], (0, 0))
+    assert f"counts under {N} withheld" in line and "2 small counts still exposed" in line
+    _, line = _step_line("exports__information_requests_csv", [("export", {**meta, "small_counts_exposed": 0})], (0, 0))
+    assert "exposed" not in line
 
 
 def _exact(root: Path, period: str) -> dict[tuple, float]:
@@ -389,6 +529,23 @@ def test_turning_protection_on_rewrites_every_published_period(published):
     assert package["irr_public_min_count"] == N
     long_fields = {f["name"]: f for f in package["resources"][0]["schema"]["fields"]}
     assert long_fields["result"]["type"] == "string" and "suppressed" in long_fields
+
+
+def test_each_period_is_protected_once_for_its_figures(published, tmp_path, monkeypatch):
+    """The export and HTML steps (and later runs) share each period's protection, kept in the
+    warehouse folder for the same figures, N and code; it is what computing it again gives."""
+    from dagster_project import disclosure
+
+    root, _ = published
+    cache = root / "warehouse" / "protection"
+    assert len(list(cache.glob("*.json"))) == len(PERIODS)
+    with duckdb.connect(str(root / "warehouse" / "report.duckdb"), read_only=True) as con:
+        fresh = disclosure.protect(con, "2024-H1", N)
+        monkeypatch.setattr(disclosure, "suppress", lambda *a, **k: pytest.fail("computed again"))
+        kept = disclosure.protect(con, "2024-H1", N, cache)
+        assert (kept.status, kept.exposed) == (fresh.status, fresh.exposed)
+        with pytest.raises(pytest.fail.Exception):
+            disclosure.protect(con, "2024-H1", N + 1, cache)  # another N: another protection
 
 
 def test_report_duckdb_keeps_exact_figures(published):

@@ -3,6 +3,7 @@ pages, each written into the run's own publication folder, and the publication t
 public together (`publication.py`)."""
 
 import os
+from pathlib import Path
 
 import duckdb
 from dagster import (
@@ -54,6 +55,12 @@ def publisher(paths: IrrPaths) -> Publisher:
     return Publisher(paths.warehouse_path, paths.export_path)
 
 
+def protection_cache(paths: IrrPaths) -> Path:
+    """Where the small-count protection of each period's figures is kept between the export and
+    HTML steps, and between runs (the warehouse's own folder: not published)."""
+    return paths.warehouse_path / "protection"
+
+
 def run_periods(context: AssetExecutionContext, con: duckdb.DuckDBPyConnection) -> list[str]:
     """The run's periods that hold requests; a one-period run of an empty period fails."""
     window = context.partition_time_window
@@ -101,7 +108,7 @@ def public_export(context: AssetExecutionContext, paths: IrrPaths) -> Materializ
             built = {r[0] for r in con.execute("select distinct period from reporting.information_requests").fetchall()}
             periods = sorted({*periods, *(p.name for p in exports.iterdir()
                                           if p.is_dir() and PERIOD_PATTERN.match(p.name) and p.name in built)})
-        protector = Protector(con, n) if n else None
+        protector = Protector(con, n, protection_cache(paths)) if n else None
         written = [write_export(con, exports, period, protector) for period in periods]
         written += [write_tidy(con, exports, period, table, protector) for period in periods for table in TIDY_EXPORTS]
         written.append(write_every_period(exports))
@@ -188,7 +195,7 @@ def html_report(context: AssetExecutionContext, paths: IrrPaths) -> MaterializeR
     staged = publisher(paths).stage(context.run.run_id)
     with paths.connect(staged / REPORT_DB, read_only=True) as con:
         periods = run_periods(context, con)
-        pages = write_reports(con, staged / "exports", periods, min_count())
+        pages = write_reports(con, staged / "exports", periods, min_count(), protection_cache(paths))
     return MaterializeResult(
         metadata={
             "pages": MetadataValue.md("\n".join(
