@@ -31,6 +31,7 @@ published together (`agency_rows`).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -271,6 +272,18 @@ def build_system(con: duckdb.DuckDBPyConnection, period: str, n: int | None = No
     for row in timing:
         t = row["request_type"]
         order(("global", f"{t}_requests"), ("timing", t, "requests_with_final_outcome"))
+    # no requests, no accounts specified: accounts <= (the largest count) x requests
+    most = max(values.values(), default=0)
+    for row in outcomes:
+        key = ("outcome", row["country_code"], row["request_type"], row["outcome"])
+        system.orders.append({(*key, "requests"): most, (*key, "accounts_specified"): -1})
+    for row in world_outcomes:
+        key = ("outcome_global", row["request_type"], row["outcome"])
+        system.orders.append({(*key, "requests"): most, (*key, "accounts_specified"): -1})
+    for code in codes:
+        for t in types:
+            system.orders.append({("country", code, f"{t}_requests"): most,
+                                  ("country", code, f"{t}_accounts_specified"): -1})
 
     # what is computed from the counts: withheld with any of them
     derived = system.derived
@@ -348,17 +361,28 @@ def _subtract(row: dict, factor: Fraction, other: dict) -> None:
 
 
 def _level(key: Key) -> int:
-    """How much of the report a cell is: 2 for the global figures, 1 for a country's total, 0 for
-    the rest. Complementary cells are taken from the lowest level first, so the totals readers
-    come for stay published."""
+    """How much of the report a cell is: 3 for the global figures, 2 for a country's total, 1 for
+    the rest of the table by country (its requests, accounts and disclosed per type), 0 for the
+    breakdowns (outcomes, agencies). Complementary cells are taken from the lowest level first,
+    so the figures readers come for stay published."""
     if key[0] in ("global", "outcome_global", "process", "timing"):
-        return 2
-    return 1 if key[0] == "country" and key[2] == "total_requests" else 0
+        return 3
+    if key[0] == "country":
+        return 2 if key[2] == "total_requests" else 1
+    return 0
 
 
 def _block(key: Key) -> str:
     """The country a cell belongs to, or "" for the global figures."""
     return key[1] if key[0] in ("country", "outcome", "agency", "agency_total") else ""
+
+
+def blocks_of(withheld: dict[Key, str]) -> dict[str, list[Key]]:
+    """The withheld cells by country (`_block`), each list in key order."""
+    blocks: dict[str, list[Key]] = {}
+    for key in sorted(withheld):
+        blocks.setdefault(_block(key), []).append(key)
+    return blocks
 
 
 def _rows(sums: list[dict[Key, int]], orders, withheld) -> list[tuple[dict[Key, int], float, float]]:
@@ -418,10 +442,7 @@ def pinned(values: dict[Key, int], withheld: dict[Key, str], n: int, sums: list[
     top = _ceiling(values, withheld, n)
     shown_free = set() if shown_free is None else shown_free
     unsure = {k for k, why in withheld.items() if why == SMALL} - shown_free
-    blocks: dict[str, list[Key]] = {}
-    for key in sorted(withheld):
-        blocks.setdefault(_block(key), []).append(key)
-    for cells in blocks.values():
+    for cells in blocks_of(withheld).values():
         _move(cells, rows, values, withheld, n, top, floors, unsure, one_by_one=False)
     if unsure:
         _move(sorted(withheld), rows, values, withheld, n, top, floors, unsure, one_by_one=len(unsure) <= ONE_BY_ONE)
@@ -429,16 +450,15 @@ def pinned(values: dict[Key, int], withheld: dict[Key, str], n: int, sums: list[
     return unsure
 
 
-def _move(cells: list[Key], rows: list, values: dict[Key, int], withheld: dict[Key, str], n: int, top: int,
-          floors: dict[Key, int], unsure: set[Key], one_by_one: bool) -> None:
-    """Remove from `unsure` the cells of `cells` that a solution of the reader's program, with
-    every other cell at its value, gives another value."""
+def _program(cells: list[Key], rows: list, values: dict[Key, int], withheld: dict[Key, str], n: int, top: int,
+             floors: dict[Key, int]) -> dict | None:
+    """The reader's integer program over `cells`, every other cell at its value: scipy milp's
+    arguments but the objective, or None when no constraint holds a cell (each then has its
+    label's whole range)."""
     import numpy as np
-    from scipy.optimize import Bounds, LinearConstraint, milp
+    from scipy.optimize import Bounds, LinearConstraint
     from scipy.sparse import coo_array
 
-    if not unsure.intersection(cells):
-        return
     index = {k: i for i, k in enumerate(cells)}
     switches = [k for k in cells if withheld[k] != SMALL]  # `x`: 0, or n and more
     width = len(cells) + len(switches)
@@ -463,11 +483,28 @@ def _move(cells: list[Key], rows: list, values: dict[Key, int], withheld: dict[K
         constraint({index[k]: 1, s: -n}, 0, np.inf)  # on: n or more
         constraint({index[k]: 1, s: -top}, -np.inf, 0)  # off: 0
         lower[s] = 1 if floors.get(k, 0) else 0
-    if not lo:  # cells in no constraint: each has its label's whole range
+    if not lo:
+        return None
+    return dict(constraints=LinearConstraint(coo_array((v_, (i_, j_)), shape=(len(lo), width)).tocsr(), lo, hi),
+                integrality=np.ones(width), bounds=Bounds(lower, upper))
+
+
+def _move(cells: list[Key], rows: list, values: dict[Key, int], withheld: dict[Key, str], n: int, top: int,
+          floors: dict[Key, int], unsure: set[Key], one_by_one: bool) -> None:
+    """Remove from `unsure` the cells of `cells` that a solution of the reader's program, with
+    every other cell at its value, gives another value."""
+    import numpy as np
+    from scipy.optimize import milp
+
+    if not unsure.intersection(cells):
+        return
+    problem = _program(cells, rows, values, withheld, n, top, floors)
+    if problem is None:
         unsure.difference_update(cells)
         return
-    problem = dict(constraints=LinearConstraint(coo_array((v_, (i_, j_)), shape=(len(lo), width)).tocsr(), lo, hi),
-                   integrality=np.ones(width), bounds=Bounds(lower, upper), options={"node_limit": NODE_LIMIT, "time_limit": 60})
+    problem["options"] = {"node_limit": NODE_LIMIT, "time_limit": 60}
+    index = {k: i for i, k in enumerate(cells)}
+    width = problem["integrality"].size
     truth = np.array([values[k] for k in cells], dtype=float)
 
     def solve(objective: dict[int, int]) -> int:
@@ -489,6 +526,34 @@ def _move(cells: list[Key], rows: list, values: dict[Key, int], withheld: dict[K
         for sign in (-1, 1):
             if k in unsure:
                 solve({index[k]: sign})
+
+
+def known_exactly(values: dict[Key, int], withheld: dict[Key, str], n: int, sums: list[dict[Key, int]],
+                  floors: dict[Key, int], orders: list[dict[Key, int]], cells: set[Key]) -> set[Key]:
+    """The cells of `cells` whose least and greatest value in the reader's program of the whole
+    period are both their value, each bound proven (a solve that stops short proves nothing)."""
+    import numpy as np
+    from scipy.optimize import milp
+
+    if not cells:
+        return set()
+    every = sorted(withheld)
+    problem = _program(every, _rows(sums, orders, withheld), values, withheld, n, _ceiling(values, withheld, n), floors)
+    if problem is None:
+        return set()
+    problem["options"] = {"time_limit": 60}
+    index = {k: i for i, k in enumerate(every)}
+    found = set()
+    for cell in sorted(cells):
+        bounds = []
+        for sign in (1, -1):
+            c = np.zeros(problem["integrality"].size)
+            c[index[cell]] = sign
+            result = milp(c, **problem)
+            bounds.append(round(result.x[index[cell]]) if result.status == 0 else None)
+        if bounds == [values[cell], values[cell]]:
+            found.add(cell)
+    return found
 
 
 def suppress(values: dict[Key, int], sums: list[dict[Key, int]], n: int, known: set[Key] = frozenset(),
@@ -561,6 +626,12 @@ def suppress(values: dict[Key, int], sums: list[dict[Key, int]], n: int, known: 
                 return
             tried[cell] = tried.get(cell, 0) + 1
         extra = freeing(cell) if bounded else None
+        if bounded and extra is None and tried.get(cell, 0) == 2:
+            # no one cell freed it, twice: withhold in its tightest sum (the fewest published
+            # cells), where the cells withheld next to protect that one may leave it room
+            tightest = min(([k for k in terms if k not in withheld and k not in known] for terms in sums
+                            if cell in terms), key=len, default=[])
+            via = tightest
         extra = extra or min((k for k in via if k not in withheld and k not in known), key=cost, default=None)
         extra = extra or complement(cell)
         if extra is not None:
@@ -603,6 +674,25 @@ def suppress(values: dict[Key, int], sums: list[dict[Key, int]], n: int, known: 
                 _move(sorted(withheld), _rows(sums, orders or (), withheld), values, withheld, n,
                       _ceiling(values, withheld, n), floors or {}, still, one_by_one=len(still) <= ONE_BY_ONE)
                 exposed.intersection_update(still)
+            if orders is not None:
+                # a complementary cell the reader works out exactly from the labels anyway is
+                # published: every solution of the reader's program has that value, so publishing
+                # it leaves every other cell's range as it was (unless it would let the sums alone
+                # give a cell away: one beside an exposed count)
+                rows = _rows(sums, orders, withheld)
+                top = _ceiling(values, withheld, n)
+                unsure = {k for k, why in withheld.items() if why == COMPLEMENT}
+                for cells in blocks_of(withheld).values():
+                    _move(cells, rows, values, withheld, n, top, floors or {}, unsure, one_by_one=False)
+                _move(sorted(withheld), rows, values, withheld, n, top, floors or {}, unsure, one_by_one=True)
+                released = known_exactly(values, withheld, n, sums, floors or {}, orders, unsure)
+                for cell in released:
+                    del withheld[cell]
+                while released and (via := derivations(set(withheld), sums)):  # beside an exposed count
+                    back = {k for ks in via.values() for k in ks} & released or set(released)
+                    for cell in back:
+                        withheld[cell] = COMPLEMENT
+                    released -= back
             return withheld
         for cell in found:
             if cell in withheld:
@@ -620,6 +710,11 @@ class Protection:
 
     def shown(self, reason: str) -> str:
         return f"<{self.n}" if reason == SMALL else HIDDEN
+
+    @functools.cached_property
+    def ranks_withheld(self) -> set[str]:
+        """The countries with a named agency's requests withheld: their agencies' ranks are too."""
+        return {key[1] for key in self.status if key[0] == "agency_total" and key[2] != other_agencies(self.n)}
 
 
 def protect(con: duckdb.DuckDBPyConnection, period: str, n: int, cache: Path | None = None) -> Protection:
@@ -689,8 +784,10 @@ class Protector:
         elif table == "information_requests_by_outcome_global":
             key = ("outcome_global", row["request_type"], row["outcome"], column)
         elif table == "information_requests_by_agency":
-            if column == "agency_rank":  # a withheld agency's place in the order is withheld too
-                return DERIVED if self.period(period).status.get(("agency_total", code, row["agency"])) else None
+            if column == "agency_rank":
+                # computed from the requests of every named agency of the country: with one of
+                # them withheld, the others' places would bound it
+                return DERIVED if code in self.period(period).ranks_withheld else None
             key = (("agency_total", code, row["agency"]) if column == "agency_requests"
                    else ("agency", code, row["agency"], row.get("request_type"), column))
         elif table == "information_requests_by_legal_process_global":

@@ -171,8 +171,12 @@ def chart_rates(rows: list[dict], kind: str) -> str:
                       key=lambda r: (r[f"{kind}_disclosure_rate"], r["country_name"]))
     title = f"{kind.title()} requests where some data was disclosed (countries with at least {MIN_REQUESTS_FOR_RATE})"
     if not eligible:
-        return (f'<figure class="chart"><h3>{html.escape(title)}</h3>'
-                f"<p>No country made {MIN_REQUESTS_FOR_RATE} or more {kind} requests in this period.</p></figure>")
+        withheld = any(isinstance(r[f"{kind}_requests"], Withheld) or isinstance(r[f"{kind}_disclosure_rate"], Withheld)
+                       for r in rows)
+        said = (f"No country with {MIN_REQUESTS_FOR_RATE} or more {kind} requests has them and its rate published "
+                "in this period: some are withheld to protect small counts."
+                if withheld else f"No country made {MIN_REQUESTS_FOR_RATE} or more {kind} requests in this period.")
+        return f'<figure class="chart"><h3>{html.escape(title)}</h3><p>{said}</p></figure>'
     fig, ax = plt.subplots(figsize=(7, 0.28 * len(eligible) + 1))
     ax.barh([r["country_name"] for r in eligible], [100 * r[f"{kind}_disclosure_rate"] for r in eligible],
             color=COLORS[kind])
@@ -288,7 +292,7 @@ def chart_map(rows: list[dict]) -> str:
         legend.append(f'<span class="key"><i style="background:{color}"></i>{low:,}{"" if bound == low else f"–{bound:,}"}</span>')
         low = bound + 1
     if any(_num(r["total_requests"]) is None for r in rows):
-        legend.append(f'<span class="key"><i style="background:{WITHHELD_COLOR}"></i>withheld (few requests)</span>')
+        legend.append(f'<span class="key"><i style="background:{WITHHELD_COLOR}"></i>withheld (a small count, or withheld to protect one)</span>')
     legend.append(f'<span class="key"><i style="background:{MAP_EMPTY}"></i>no requests</span>')
     svg = ('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 2475 1388" class="map" stroke="#fff" stroke-width="0.6">'
            + "".join(paths) + "</svg>")

@@ -19,8 +19,8 @@ import duckdb
 import numpy as np
 import pytest
 
-from dagster_project.disclosure import (COMPLEMENT, SMALL, build_system, derivations, determined, min_count, pinned,
-                                        suppress)
+from dagster_project.disclosure import (COMPLEMENT, SMALL, build_system, derivations, determined, known_exactly, min_count,
+                                        pinned, suppress)
 from dagster_project.resources import SAMPLE_RAW_DIR
 from drops import run_in_process
 
@@ -167,6 +167,14 @@ def test_suppression_withholds_more_when_the_labels_pin_a_small_count():
     assert pinned(values, withheld, 10, sums) == set() and exposed == set()
 
 
+def test_a_withheld_zero_under_a_small_total_is_known_to_be_zero():
+    # P = a + z, P and a are `<10`, z is `x` (0, or 10 and more): z can only be 0; a and P move
+    values = {("P",): 4, ("a",): 4, ("z",): 0}
+    withheld = {("P",): SMALL, ("a",): SMALL, ("z",): COMPLEMENT}
+    sums = [{("P",): 1, ("a",): -1, ("z",): -1}]
+    assert known_exactly(values, withheld, 10, sums, {}, [], set(withheld)) == {("z",)}
+
+
 def test_a_small_count_that_nothing_can_protect_is_said():
     values, sums = _parts(9, [1] * 9)
     exposed: set = set()
@@ -288,7 +296,7 @@ class Reader:
         return _pinned(sorted(self.unknown), self.sums)
 
     def pinned_by_labels(self, n: int) -> set:
-        """The `<n` cells this reader works out exactly with the labels' ranges too: `<n` is 1 to
+        """The withheld cells this reader works out exactly with the labels' ranges too: `<n` is 1 to
         n-1; `x` is 0, or n and more; an agency row counts at least 1 request, a named agency
         (the others are pooled) n and more; an agency discloses at most what it was asked.
         An integer program (scipy's milp) per group of linked withheld cells: solutions that move
@@ -314,9 +322,7 @@ class Reader:
         found = set()
         for group in {id(g): g for g in groups.values()}.values():
             cells = sorted(group)
-            targets = [k for k in cells if k in small]
-            if not targets:
-                continue
+            targets = cells
             index = {k: i for i, k in enumerate(cells)}
             switches = [k for k in cells if k not in small]
             width = len(cells) + len(switches)
@@ -379,8 +385,8 @@ def test_no_withheld_cell_can_be_worked_out_from_the_published_files(published, 
 
 
 @pytest.mark.parametrize("period", PERIODS)
-def test_no_small_count_can_be_worked_out_with_what_the_labels_say(published, period):
-    """A reader who also uses the labels' ranges (an integer program) pins no `<N` cell."""
+def test_no_withheld_cell_can_be_worked_out_with_what_the_labels_say(published, period):
+    """A reader who also uses the labels' ranges (an integer program) pins no withheld cell."""
     root, _ = published
     reader = Reader(root / "exports" / period)
     exact = _exact(root, period)
@@ -420,6 +426,32 @@ def test_the_totals_readers_come_for_stay_published(published):
         for metric in GLOBALS:
             assert _value(shown[("All", metric)]) is not None, (period, metric)
         assert _value(shown[(largest[period], "Total requests")]) is not None, period
+
+
+def test_agency_ranks_are_withheld_where_an_agency_is(published):
+    """A rank orders the country's named agencies: with one agency's requests withheld, the ranks
+    around it would bound them, so a country's ranks are withheld together."""
+    root, _ = published
+    countries = 0
+    for period in PERIODS:
+        rows = [r for r in _read(root / "exports" / period / "information_requests_by_agency.csv")
+                if not r["agency"].startswith("Other agencies")]
+        hidden = {r["country_code"] for r in rows if r["agency_requests"] == "x"}
+        countries += len(hidden)
+        assert all(r["agency_rank"] == "x" for r in rows if r["country_code"] in hidden), period
+        assert all(r["agency_rank"] != "x" for r in rows if r["country_code"] not in hidden), period
+    assert countries, "the sample has a withheld named agency: the check must bite"
+
+
+def test_a_rate_chart_with_its_figures_withheld_says_so():
+    from dagster_project.disclosure import DERIVED, Withheld
+    from dagster_project.html_report import MIN_REQUESTS_FOR_RATE, chart_rates
+
+    withheld = [{"country_name": "A", "emergency_requests": Withheld("x", COMPLEMENT),
+                 "emergency_disclosure_rate": Withheld("x", DERIVED)}]
+    assert "withheld to protect small counts" in chart_rates(withheld, "emergency")
+    few = [{"country_name": "A", "emergency_requests": MIN_REQUESTS_FOR_RATE - 1, "emergency_disclosure_rate": 0.5}]
+    assert f"No country made {MIN_REQUESTS_FOR_RATE} or more emergency requests" in chart_rates(few, "emergency")
 
 
 def test_the_run_says_how_many_small_counts_are_exposed():
@@ -507,7 +539,8 @@ def test_small_counts_are_shown_below_the_threshold_and_rates_from_them_withheld
             # an agency is named only with N requests or more
             assert row["agency_requests"] != f"<{N}", row
             # a withheld agency's rank would place its count between others
-            assert (row["agency_rank"] == "x") == (_value(row["agency_requests"]) is None)
+            if _value(row["agency_requests"]) is None:
+                assert row["agency_rank"] == "x", row
         for row in _read(folder / "information_requests_by_outcome.csv"):
             if _value(row["requests"]) is None:
                 assert row["share_of_requests"] == "x" and row["share_of_final_requests"] in ("x", "")
