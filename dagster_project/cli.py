@@ -134,9 +134,7 @@ def _step_line(step: str, mats: list[tuple[str, dict]], checks: tuple[int, int])
                                 f"{_plural(int(meta.get('requests', 0)), 'request')}")
     if step == "exports__information_requests_csv":
         protection = meta.get("small_count_protection", "off")
-        exposed = int(meta.get("small_counts_exposed") or 0)
-        return "export", (f"CSV for {meta.get('periods', '')}" + (f"; {protection}" if protection != "off" else "")
-                          + (f", {exposed} small counts still exposed (README: Small counts)" if exposed else ""))
+        return "export", f"CSV for {meta.get('periods', '')}" + (f"; {protection}" if protection != "off" else "")
     if step == "reporting__report_duckdb":
         published, unchanged = meta.get("versions_published", "none"), meta.get("versions_unchanged", "none")
         text = f"new {published}" if published != "none" else "no new version"

@@ -699,6 +699,10 @@ def suppress(values: dict[Key, int], sums: list[dict[Key, int]], n: int, known: 
                 protect(cell, via.get(cell, ()))
 
 
+class ExposedCounts(ValueError):
+    """Small counts that the published labels and rows would give away: not published."""
+
+
 @dataclass
 class Protection:
     """The withheld cells of one period: counts (small or complementary) and derived figures."""
@@ -758,13 +762,17 @@ class Protector:
         self._periods: dict[str, Protection] = {}
 
     def period(self, period: str) -> Protection:
+        """The protection of one period; a small count that nothing could protect stops the
+        output step (and so the run: nothing is published) with a one-line reason."""
         if period not in self._periods:
-            self._periods[period] = protect(self.con, period, self.n, self.cache)
+            protection = protect(self.con, period, self.n, self.cache)
+            if protection.exposed:
+                raise ExposedCounts(
+                    f"{SETTING}={self.n}: {len(protection.exposed)} small counts of {period} could still be worked "
+                    f"out from the published labels and rows whatever else is withheld; nothing was published; "
+                    f"a larger {SETTING} protects them")
+            self._periods[period] = protection
         return self._periods[period]
-
-    def exposed(self) -> int:
-        """How many small counts of the periods computed so far no withheld cell could protect."""
-        return sum(len(p.exposed) for p in self._periods.values())
 
     def reason(self, table: str, row: dict, column: str) -> str | None:
         """Why the cell `column` of a row of a reporting table is withheld, or None."""

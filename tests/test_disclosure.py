@@ -454,14 +454,21 @@ def test_a_rate_chart_with_its_figures_withheld_says_so():
     assert f"No country made {MIN_REQUESTS_FOR_RATE} or more emergency requests" in chart_rates(few, "emergency")
 
 
-def test_the_run_says_how_many_small_counts_are_exposed():
+def test_a_small_count_nothing_can_protect_stops_the_output(monkeypatch):
+    """Rather than publish a count a reader could work out, the export (and page) step fails, with
+    a one-line reason; the last publication stays as it was."""
+    from dagster_project import disclosure
     from dagster_project.cli import _step_line
 
+    monkeypatch.setattr(disclosure, "protect", lambda con, period, n, cache=None: disclosure.Protection(
+        n, {("country", "VN", "legal_requests"): SMALL}, {("country", "VN", "legal_requests")}))
+    with pytest.raises(disclosure.ExposedCounts, match=r"1 small counts of 2024-H1 could still be worked out.*larger"):
+        disclosure.Protector(None, N).period("2024-H1")
+    monkeypatch.setattr(disclosure, "protect", lambda con, period, n, cache=None: disclosure.Protection(n, {}, set()))
+    assert disclosure.Protector(None, N).period("2024-H1").exposed == set()
     meta = {"periods": "2024-H1", "small_count_protection": f"counts under {N} withheld"}
-    _, line = _step_line("exports__information_requests_csv", [("export", {**meta, "small_counts_exposed": 2})], (0, 0))
-    assert f"counts under {N} withheld" in line and "2 small counts still exposed" in line
-    _, line = _step_line("exports__information_requests_csv", [("export", {**meta, "small_counts_exposed": 0})], (0, 0))
-    assert "exposed" not in line
+    assert _step_line("exports__information_requests_csv", [("export", meta)], (0, 0))[1].endswith(
+        f"; counts under {N} withheld")
 
 
 def _exact(root: Path, period: str) -> dict[tuple, float]:

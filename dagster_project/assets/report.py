@@ -117,8 +117,6 @@ def public_export(context: AssetExecutionContext, paths: IrrPaths) -> Materializ
         metadata={
             "periods": ", ".join(periods),
             "small_count_protection": f"counts under {n} withheld" if n else "off",
-            # small counts that the labels alone give away (disclosure.Protection.exposed): a number only
-            **({"small_counts_exposed": protector.exposed()} if protector else {}),
             "files": MetadataValue.md("\n".join(f"- `{p.relative_to(exports)}`" for p in written)),
         }
     )
