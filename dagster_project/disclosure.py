@@ -24,9 +24,10 @@ non-zero cell before a zero, a breakdown's cell before a country's total before 
 The labels say more than the sums: `<N` is 1 to N-1, `x` is 0 or N and more, an agency row counts
 at least 1, a part is at most its whole. With those, the reader's problem is an integer program,
 and `pinned` solves it for the small counts; a pinned one gets a published cell beside it withheld
-(`freeing`), and the loop goes on. A small count that nothing can free is `exposed` (counted, and
-shown in the run's metadata). With protection on, the agencies with fewer than N requests are
-published together (`agency_rows`).
+(`freeing`), and the loop goes on. A small count that nothing can free is `exposed`, and stops the
+output step (`Protector.period`): it is never published. A complementary cell the reader's program
+pins anyway is published after all (`known_exactly`). With protection on, the agencies with
+fewer than N requests are published together (`agency_rows`).
 """
 
 from __future__ import annotations
