@@ -630,15 +630,14 @@ def suppress(values: dict[Key, int], sums: list[dict[Key, int]], n: int, known: 
         if bounded and extra is None and tried.get(cell, 0) == 2:
             # no one cell freed it, twice: withhold in its tightest sum (the fewest published
             # cells), where the cells withheld next to protect that one may leave it room
-            tightest = min(([k for k in terms if k not in withheld and k not in known] for terms in sums
-                            if cell in terms), key=len, default=[])
-            via = tightest
+            via = min(([k for k in terms if k not in withheld and k not in known] for terms in sums
+                       if cell in terms), key=len, default=[])
         extra = extra or min((k for k in via if k not in withheld and k not in known), key=cost, default=None)
         extra = extra or complement(cell)
         if extra is not None:
             withheld[extra] = COMPLEMENT
         elif bounded and exposed is not None:
-            # the labels and the rows give it away whatever else is withheld: said, not hidden
+            # the labels and the rows give it away whatever else is withheld: never published
             exposed.add(cell)
         elif values[cell] == 0 and withheld.get(cell) == COMPLEMENT:
             del withheld[cell]
@@ -676,28 +675,33 @@ def suppress(values: dict[Key, int], sums: list[dict[Key, int]], n: int, known: 
                       _ceiling(values, withheld, n), floors or {}, still, one_by_one=len(still) <= ONE_BY_ONE)
                 exposed.intersection_update(still)
             if orders is not None:
-                # a complementary cell the reader works out exactly from the labels anyway is
-                # published: every solution of the reader's program has that value, so publishing
-                # it leaves every other cell's range as it was (unless it would let the sums alone
-                # give a cell away: one beside an exposed count)
-                rows = _rows(sums, orders, withheld)
-                top = _ceiling(values, withheld, n)
-                unsure = {k for k, why in withheld.items() if why == COMPLEMENT}
-                for cells in blocks_of(withheld).values():
-                    _move(cells, rows, values, withheld, n, top, floors or {}, unsure, one_by_one=False)
-                _move(sorted(withheld), rows, values, withheld, n, top, floors or {}, unsure, one_by_one=True)
-                released = known_exactly(values, withheld, n, sums, floors or {}, orders, unsure)
-                for cell in released:
-                    del withheld[cell]
-                while released and (via := derivations(set(withheld), sums)):  # beside an exposed count
-                    back = {k for ks in via.values() for k in ks} & released or set(released)
-                    for cell in back:
-                        withheld[cell] = COMPLEMENT
-                    released -= back
+                _publish_known(values, withheld, n, sums, floors or {}, orders)
             return withheld
         for cell in found:
             if cell in withheld:
                 protect(cell, via.get(cell, ()))
+
+
+def _publish_known(values: dict[Key, int], withheld: dict[Key, str], n: int, sums: list[dict[Key, int]],
+                   floors: dict[Key, int], orders: list[dict[Key, int]]) -> None:
+    """Publish the complementary cells the reader works out exactly from the labels anyway: every
+    solution of the reader's program has that value, so publishing it leaves every other cell's
+    range as it was (unless it would let the sums alone give a cell away: one beside an exposed
+    count). Cells a solution moves are set aside first; the rest are proven one by one."""
+    rows = _rows(sums, orders, withheld)
+    top = _ceiling(values, withheld, n)
+    unsure = {k for k, why in withheld.items() if why == COMPLEMENT}
+    for cells in blocks_of(withheld).values():
+        _move(cells, rows, values, withheld, n, top, floors, unsure, one_by_one=False)
+    _move(sorted(withheld), rows, values, withheld, n, top, floors, unsure, one_by_one=True)
+    released = known_exactly(values, withheld, n, sums, floors, orders, unsure)
+    for cell in released:
+        del withheld[cell]
+    while released and (via := derivations(set(withheld), sums)):
+        back = {k for ks in via.values() for k in ks} & released or set(released)
+        for cell in back:
+            withheld[cell] = COMPLEMENT
+        released -= back
 
 
 class ExposedCounts(ValueError):
