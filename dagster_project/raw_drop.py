@@ -308,26 +308,69 @@ def _insert_lines(con: duckdb.DuckDBPyConnection, path: Path, index: int) -> int
     return total
 
 
-def directory_file(raw_dir: Path, table: str) -> Path:
-    """The one file that holds a directory table (.csv, .csv.gz or .parquet)."""
-    found = [raw_dir / "directory" / f"{table}{suffix}" for suffix in DIRECTORY_SUFFIXES]
+def directory_parts(raw_dir: Path, table: str) -> tuple[str, list[Path]]:
+    """The files that hold a directory table, and how errors name it (CONTRACT 1.3).
+
+    One file (`<table>.csv`, `.csv.gz` or `.parquet`) or a folder `<table>/` of part files as a
+    data lake writes them (`*.parquet`, `*.csv`, `*.csv.gz`, in subfolders too, read in path
+    order). In a folder, names that start with `.` or `_` are a lake's bookkeeping (`_SUCCESS`,
+    `.part-0.parquet.crc`) and are not read; any other file, and any symbolic link, fails the run:
+    a table with a part missing would resolve wrongly without a word.
+    """
+    base = raw_dir / "directory"
+    found = [base / f"{table}{suffix}" for suffix in DIRECTORY_SUFFIXES]
     found = [p for p in found if p.is_file()]
+    folder = base / table
+    if folder.is_dir() and not folder.is_symlink():
+        found.append(folder)
     if not found:
-        raise DropError(f"directory/{table}.csv (or .csv.gz, .parquet) is missing from {raw_dir}")
+        raise DropError(f"directory/{table}.csv (or .csv.gz, .parquet, or a folder {table}/ of part files) "
+                        f"is missing from {raw_dir}")
     if len(found) > 1:
-        names = ", ".join(p.name for p in found)
+        names = ", ".join(p.name + ("/" if p.is_dir() else "") for p in found)
         raise DropError(f"directory/ holds {table} more than once ({names}); keep one")
-    return found[0]
+    if found[0].is_file():
+        return f"directory/{found[0].name}", found
+    parts = []
+    for path in sorted(folder.rglob("*")):
+        relative = path.relative_to(folder)
+        if any(name.startswith((".", "_")) for name in relative.parts):
+            continue
+        label = f"directory/{table}/{relative.as_posix()}"
+        if path.is_symlink():
+            raise DropError(f"{label} is a symbolic link: a run never reads outside the drop")
+        if path.is_dir():
+            continue
+        if not path.name.endswith(DIRECTORY_SUFFIXES):
+            raise DropError(f"{label} is not a part file (.parquet, .csv, .csv.gz)")
+        parts.append(path)
+    if not parts:
+        raise DropError(f"directory/{table}/ holds no part file (.parquet, .csv, .csv.gz)")
+    return f"directory/{table}/", parts
 
 
 def load_directory_table(con: duckdb.DuckDBPyConnection, raw_dir: Path, table: str) -> int:
-    """Replace raw.<table> with the directory file's rows, every column as text; returns the row count.
+    """Replace raw.<table> with the directory's rows, every column as text; returns the row count.
 
-    The directory is checked before anything is published (CONTRACT 1.3): a file with no rows,
+    The directory is checked before anything is published (CONTRACT 1.3): a table with no rows,
     an unreadable row, or an id that is not a string of digits fails the run with one line that
-    names the file and line (a Parquet file: the row) and never a value from it.
+    names the file (the part file) and line (a Parquet file: the row) and never a value from it.
     """
-    path = directory_file(raw_dir, table)
+    name, parts = directory_parts(raw_dir, table)
+    columns = DIRECTORY_TABLES[table]
+    con.execute("create schema if not exists raw")
+    con.execute(f"create or replace table raw.{table} ({', '.join(f'{c} varchar' for c in columns)})")
+    for path in parts:
+        _load_part(con, raw_dir, table, path)
+    rows = con.execute(f"select count(*) from raw.{table}").fetchone()[0]
+    if not rows:
+        raise DropError(f"{name} has no rows: an empty directory table would resolve nothing")
+    return rows
+
+
+def _load_part(con: duckdb.DuckDBPyConnection, raw_dir: Path, table: str, path: Path) -> None:
+    """Append one directory file to raw.<table> and check its ids, naming it on error."""
+    label = path.relative_to(raw_dir).as_posix()
     columns = DIRECTORY_TABLES[table]
     is_parquet = path.name.endswith(".parquet")
     if is_parquet:
@@ -336,37 +379,37 @@ def load_directory_table(con: duckdb.DuckDBPyConnection, raw_dir: Path, table: s
         scan = (
             f"read_csv('{_sql_path(path)}', header = true, all_varchar = true, delim = ',', "
             "quote = '\"', escape = '\"', auto_detect = false, store_rejects = true, "
-            f"columns = {_csv_columns(path)})"
+            f"columns = {_csv_columns(path, label)})"
         )
     try:
         found = [row[0] for row in con.execute(f"describe select * from {scan}").fetchall()]
     except duckdb.Error as exc:
-        raise DropError(f"directory/{path.name} cannot be read: {_reason(exc)}") from None
+        raise DropError(f"{label} cannot be read: {_reason(exc)}") from None
     missing = [c for c in columns if c not in found]
     if missing:
-        raise DropError(f"directory/{path.name} lacks column(s) {', '.join(missing)}")
+        raise DropError(f"{label} lacks column(s) {', '.join(missing)}")
     select_list = ", ".join(f'cast("{c}" as varchar) as "{c}"' for c in columns)
+    # rows already in the table: this file's rows follow them in insertion order (the file's)
+    before = con.execute(f"select count(*) from raw.{table}").fetchone()[0]
     try:
-        con.execute("create schema if not exists raw")
-        con.execute(f"create or replace table raw.{table} as select {select_list} from {scan}")
+        con.execute(f"insert into raw.{table} select {select_list} from {scan}")
     except duckdb.Error as exc:
-        raise DropError(f"directory/{path.name} cannot be read: {_reason(exc)}") from None
+        raise DropError(f"{label} cannot be read: {_reason(exc)}") from None
     if not is_parquet:
         rejected = con.execute("select line, error_type from reject_errors order by line limit 1").fetchone()
         if rejected:
-            raise DropError(f"directory/{path.name} line {rejected[0]}: unreadable row ({rejected[1]})")
-    rows = con.execute(f"select count(*) from raw.{table}").fetchone()[0]
-    if not rows:
-        raise DropError(f"directory/{path.name} has no rows: an empty directory table would resolve nothing")
+            raise DropError(f"{label} line {rejected[0]}: unreadable row ({rejected[1]})")
     for column in DIRECTORY_ID_COLUMNS[table]:
-        # insertion order is the file's order: rowid 0 is the first row under the header (line 2)
+        # insertion order is the file's order: this file's first row (line 2, under the header)
+        # has rowid `before`
         bad = con.execute(
-            f'select min(rowid) from raw.{table} where not regexp_full_match(coalesce("{column}", \'\'), \'[0-9]+\')'
+            f'select min(rowid) - ? from raw.{table} where rowid >= ? '
+            f'and not regexp_full_match(coalesce("{column}", \'\'), \'[0-9]+\')',
+            [before, before],
         ).fetchone()[0]
         if bad is not None:
             where = f"row {bad + 1}" if is_parquet else f"line {bad + 2}"
-            raise DropError(f"directory/{path.name} {where}: {column} is not a string of digits")
-    return rows
+            raise DropError(f"{label} {where}: {column} is not a string of digits")
 
 
 def _reason(exc: BaseException) -> str:
@@ -375,16 +418,16 @@ def _reason(exc: BaseException) -> str:
     return re.split(r"(?i)\b(original line|line:|value)\b", first)[0].rstrip(" :(") or type(exc).__name__
 
 
-def _csv_columns(path: Path) -> str:
+def _csv_columns(path: Path, label: str) -> str:
     """The CSV header as a DuckDB struct literal of varchar columns."""
     opener = gzip.open if path.name.endswith(".gz") else open
     try:
         with opener(path, "rt", encoding="utf-8-sig", newline="") as handle:
             first = next(csv.reader([handle.readline()]), [])
     except (OSError, UnicodeDecodeError, EOFError) as exc:
-        raise DropError(f"directory/{path.name} cannot be read: {exc}") from exc
+        raise DropError(f"{label} cannot be read: {exc}") from exc
     if not first:
-        raise DropError(f"directory/{path.name} is empty: it needs a header row")
+        raise DropError(f"{label} is empty: it needs a header row")
     names = [name.strip().replace("'", "") for name in first]
     return "{" + ", ".join(f"'{n}': 'VARCHAR'" for n in names) + "}"
 

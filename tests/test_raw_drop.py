@@ -6,6 +6,7 @@ import gzip
 import random
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from dagster_project import raw_drop
@@ -166,3 +167,99 @@ def test_a_bomb_after_padding_is_stopped(tmp_path, padding):
         for texts, *_ in iter_batches(path):
             lines += len(texts)
     assert lines <= 2_000_000
+
+
+# the directory as a folder of part files, as a data lake writes it (CONTRACT 1.3) ---------------
+
+SAMPLE_DIRECTORY = Path(__file__).resolve().parent.parent / "data" / "sample" / "directory"
+
+
+def _raw_rows(raw: Path, table: str) -> list[tuple]:
+    with duckdb.connect() as con:
+        count = raw_drop.load_directory_table(con, raw, table)
+        rows = con.execute(f"select * from raw.{table}").fetchall()
+    assert count == len(rows)
+    return sorted(rows, key=lambda row: tuple("" if v is None else v for v in row))
+
+
+def _split_into_parts(source: Path, folder: Path) -> None:
+    """The sample table as a lake writes it: a Parquet part, a CSV part, a gzipped CSV part in a
+    subfolder (columns in another order), and the lake's bookkeeping files."""
+    folder.mkdir(parents=True)
+    (folder / "year=2024").mkdir()
+    with duckdb.connect() as con:
+        con.execute(f"create table t as select * from read_csv('{source}', all_varchar = true, header = true)")
+        n = con.execute("select count(*) from t").fetchone()[0]
+        columns = [row[0] for row in con.execute("describe t").fetchall()]
+        third = n // 3
+        con.execute(f"copy (select * from t limit {third}) to '{folder / 'part-00000.snappy.parquet'}'")
+        con.execute(f"copy (select * from t limit {third} offset {third}) to '{folder / 'part-00001.csv'}'")
+        reversed_columns = ", ".join(f'"{c}"' for c in reversed(columns))
+        con.execute(f"copy (select {reversed_columns} from t offset {2 * third}) "
+                    f"to '{folder / 'year=2024' / 'part-00002.csv.gz'}'")
+    (folder / "_SUCCESS").write_text("")
+    (folder / ".part-00000.snappy.parquet.crc").write_bytes(b"\0\1")
+
+
+@pytest.mark.parametrize("table", ["account_identifiers", "videos", "short_links"])
+def test_a_folder_of_part_files_loads_the_same_rows_as_one_file(tmp_path, table):
+    source = next(SAMPLE_DIRECTORY.glob(f"{table}.*"))
+    one_file, parts = tmp_path / "one" / "directory", tmp_path / "parts" / "directory"
+    one_file.mkdir(parents=True)
+    (one_file / source.name).write_bytes(source.read_bytes())
+    _split_into_parts(source, parts / table)
+    assert _raw_rows(tmp_path / "parts", table) == _raw_rows(tmp_path / "one", table)
+    assert len(_raw_rows(tmp_path / "one", table)) > 100
+
+
+HEADER = "account_id,identifier_type,identifier_value,valid_from,valid_to\n"
+GOOD_ROW = "6812345678901234567,username,jane.doe,,\n"
+
+
+def _drop_with_parts(root: Path, parts: dict[str, str]) -> Path:
+    folder = root / "directory" / "account_identifiers"
+    for name, text in parts.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(text)
+    return root
+
+
+def _load_error(raw: Path) -> str:
+    with duckdb.connect() as con, pytest.raises(raw_drop.DropError) as caught:
+        raw_drop.load_directory_table(con, raw, "account_identifiers")
+    return str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("parts", "expected"),
+    [
+        ({"a/part-0.csv": HEADER + GOOD_ROW, "b/part-1.csv": HEADER + GOOD_ROW + "6.8e+18,username,x,,\n"},
+         "directory/account_identifiers/b/part-1.csv line 3: account_id is not a string of digits"),
+        ({"part-0.csv": HEADER + GOOD_ROW, "notes.txt": "hello"},
+         "directory/account_identifiers/notes.txt is not a part file (.parquet, .csv, .csv.gz)"),
+        ({"_SUCCESS": ""}, "directory/account_identifiers/ holds no part file (.parquet, .csv, .csv.gz)"),
+        ({"part-0.csv": HEADER, "part-1.csv": HEADER},
+         "directory/account_identifiers/ has no rows: an empty directory table would resolve nothing"),
+        ({"part-0.csv": HEADER + GOOD_ROW, "part-1.csv": "account_id,identifier_type\n1,email\n"},
+         "directory/account_identifiers/part-1.csv lacks column(s) identifier_value, valid_from, valid_to"),
+    ],
+    ids=["float-id-in-second-part", "stray-file", "only-bookkeeping", "header-only-parts", "missing-column"],
+)
+def test_a_broken_part_fails_naming_the_part_and_line(tmp_path, parts, expected):
+    assert _load_error(_drop_with_parts(tmp_path, parts)) == expected
+
+
+def test_a_part_that_is_a_symbolic_link_is_not_followed(tmp_path):
+    outside = tmp_path / "outside.csv"
+    outside.write_text(HEADER + GOOD_ROW)
+    raw = _drop_with_parts(tmp_path / "raw", {"part-0.csv": HEADER + GOOD_ROW})
+    (raw / "directory" / "account_identifiers" / "part-1.csv").symlink_to(outside)
+    assert _load_error(raw) == ("directory/account_identifiers/part-1.csv is a symbolic link: "
+                                "a run never reads outside the drop")
+
+
+def test_a_table_given_as_a_file_and_a_folder_fails(tmp_path):
+    raw = _drop_with_parts(tmp_path, {"part-0.csv": HEADER + GOOD_ROW})
+    (raw / "directory" / "account_identifiers.csv").write_text(HEADER + GOOD_ROW)
+    assert _load_error(raw) == ("directory/ holds account_identifiers more than once "
+                                "(account_identifiers.csv, account_identifiers/); keep one")
