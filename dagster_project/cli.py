@@ -299,8 +299,11 @@ def run(period: str | None, verbose: bool = False, out: TextIO | None = None, fu
         check_period(period)
     from dagster_project.disclosure import min_count
 
+    from dagster_project.resources import memory_limit
+
     try:
         min_count()  # a setting that is not a count stops the run before anything is read
+        memory_limit()
     except ValueError as exc:
         raise RunFailed(str(exc)) from None
     _absolute_env()

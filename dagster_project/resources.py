@@ -22,6 +22,14 @@ def dict_rows(con: duckdb.DuckDBPyConnection, sql: str, params=()) -> list[dict]
     return [dict(zip(names, row)) for row in cursor.fetchall()]
 
 
+def memory_limit() -> str:
+    """DuckDB's memory limit for every connection of a run, Python's and dbt's (IRR_DUCKDB_MEMORY_LIMIT)."""
+    value = (os.environ.get("IRR_DUCKDB_MEMORY_LIMIT") or "4GB").strip()
+    if not value.replace(".", "", 1).replace(" ", "").isalnum():
+        raise ValueError(f"IRR_DUCKDB_MEMORY_LIMIT must look like 4GB or 500MB, not {value!r}")
+    return value
+
+
 # The warehouse's database file, in the warehouse folder; dbt's profile names it relative to
 # that folder (dbt works there), the same for every warehouse.
 WAREHOUSE_DB = "warehouse.duckdb"
@@ -87,7 +95,11 @@ class IrrPaths(ConfigurableResource):
         path = database or self.warehouse_db
         if not read_only:
             path.parent.mkdir(parents=True, exist_ok=True)
-        return duckdb.connect(str(path), read_only=read_only)
+        con = duckdb.connect(str(path), read_only=read_only)
+        # the same bound as dbt's (profiles.yml): past it DuckDB spills beside the database
+        # rather than growing to most of the machine's memory (its default)
+        con.execute(f"set memory_limit = '{memory_limit()}'")
+        return con
 
     def setup_for_execution(self, context: InitResourceContext) -> None:
         run_id = context.run.run_id if context.run else "?"

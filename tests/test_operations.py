@@ -310,3 +310,15 @@ def test_shipped_instance_runs_one_run_at_a_time(tmp_path):
     with DagsterInstance.from_config(str(tmp_path)) as instance:
         config = instance.get_concurrency_config()
     assert config.run_queue_config.max_concurrent_runs == 1
+
+
+def test_every_python_connection_is_bounded_by_the_memory_setting(tmp_path, monkeypatch):
+    from dagster_project.resources import IrrPaths
+
+    monkeypatch.setenv("IRR_DUCKDB_MEMORY_LIMIT", "300MB")
+    paths = IrrPaths(warehouse_dir=str(tmp_path / "wh"))
+    with paths.connect() as con:
+        assert con.execute("select current_setting('memory_limit')").fetchone()[0] == "286.1 MiB"
+    monkeypatch.setenv("IRR_DUCKDB_MEMORY_LIMIT", "4GB'; drop table x; --")
+    with pytest.raises(ValueError, match="IRR_DUCKDB_MEMORY_LIMIT must look like 4GB"):
+        paths.connect()
