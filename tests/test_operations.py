@@ -322,3 +322,47 @@ def test_every_python_connection_is_bounded_by_the_memory_setting(tmp_path, monk
     monkeypatch.setenv("IRR_DUCKDB_MEMORY_LIMIT", "4GB'; drop table x; --")
     with pytest.raises(ValueError, match="IRR_DUCKDB_MEMORY_LIMIT must look like 4GB"):
         paths.connect()
+
+
+def _events_of(instance, key):
+    from dagster import DagsterEventType, EventRecordsFilter
+
+    return instance.get_event_records(EventRecordsFilter(DagsterEventType.ASSET_MATERIALIZATION, asset_key=key))
+
+
+def test_irr_runs_store_events_that_dagsters_own_storage_reads(tmp_path, monkeypatch):
+    from dagster import AssetKey, AssetMaterialization, DagsterInstance
+
+    from dagster_project.event_log import IrrSqliteEventLogStorage
+    from dagster_project.instance import irr_instance
+    from dagster_project.resources import IrrPaths
+
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    paths = IrrPaths(warehouse_dir=str(tmp_path / "wh"))
+    key = AssetKey(["reporting", "x"])
+    with irr_instance(paths) as instance:
+        assert isinstance(instance.event_log_storage, IrrSqliteEventLogStorage)
+        for n in range(3):
+            instance.report_runless_asset_event(AssetMaterialization(key, metadata={"n": n}))
+        assert len(_events_of(instance, key)) == 3
+    home = tmp_path / "wh" / "dagster_home"
+    # closed: no connection left open (SQLite removes the write-ahead log with the last one)
+    assert not list((home / "history" / "runs").glob("*-wal"))
+    with DagsterInstance.from_config(str(home)) as instance:  # as the webserver and daemon read it
+        assert type(instance.event_log_storage).__name__ == "SqliteEventLogStorage"
+        records = _events_of(instance, key)
+    assert sorted(r.asset_materialization.metadata["n"].value for r in records) == [0, 1, 2]
+
+
+def test_an_instance_with_its_own_storage_keeps_it(tmp_path, monkeypatch):
+    from dagster_project.instance import irr_instance
+    from dagster_project.resources import IrrPaths
+
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    home = tmp_path / "wh" / "dagster_home"
+    home.mkdir(parents=True)
+    (home / "dagster.yaml").write_text(
+        f"storage:\n  sqlite:\n    base_dir: {tmp_path / 'elsewhere'}\n")
+    with irr_instance(IrrPaths(warehouse_dir=str(tmp_path / "wh"))) as instance:
+        assert type(instance.event_log_storage).__name__ == "SqliteEventLogStorage"
+    assert (tmp_path / "elsewhere").is_dir()
