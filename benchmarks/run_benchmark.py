@@ -5,6 +5,8 @@ versions, html, publication).
     python benchmarks/run_benchmark.py --requests 100000 --seed 1 [--results benchmarks/results.csv]
 
 `--results` appends one row per run to a CSV (the figures the README quotes come from there).
+Large drops (millions of requests, a padded directory) come from `benchmarks/tile_drop.py`;
+time them with `--raw`.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ def main() -> None:
     parser.add_argument("--halves", type=int, default=4, help="half-years the generated drop covers")
     parser.add_argument("--raw", type=Path, help="use this drop instead of generating one")
     parser.add_argument("--results", type=Path, help="append the figures to this CSV")
+    parser.add_argument("--label", help="the drop's name in the results (default: its request count or path)")
     parser.add_argument("--period", action="append", default=[],
                         help="after the full run, also time `irr run --period P` (repeatable)")
     args = parser.parse_args()
@@ -81,7 +84,8 @@ def main() -> None:
                 writer = csv.writer(handle)
                 if new:
                     writer.writerow(["requests", "drop_mb", "wall_s", "peak_rss_mb", "steps"])
-                writer.writerow([args.requests if args.raw is None else str(args.raw), f"{size / 1e6:.1f}",
+                label = args.label or (args.requests if args.raw is None else str(args.raw))
+                writer.writerow([label, f"{size / 1e6:.1f}",
                                  f"{wall:.1f}", f"{peak_mb:.0f}",
                                  "; ".join(f"{label} {seconds:.1f}" for label, seconds in timed.items())])
         for period in args.period:
