@@ -38,6 +38,24 @@ def steps(stdout: str) -> dict[str, float]:
     return found
 
 
+RESULT_COLUMNS = ["label", "requests", "directory_rows", "drop_mb", "wall_s", "peak_rss_mb", "commit", "steps"]
+# what `irr run` says it read: "... 5,988 requests" (data quality), "account identifiers: 9,449 rows"
+REQUESTS = re.compile(r"^  data quality .*?([\d,]+) requests", re.M)
+DIRECTORY_ROWS = re.compile(r"^  directory +account identifiers: ([\d,]+) rows", re.M)
+
+
+def sizes(stdout: str) -> tuple[int, int]:
+    """The requests counted and the account_identifiers rows read, as `irr run` printed them."""
+    found = [pattern.search(stdout) for pattern in (REQUESTS, DIRECTORY_ROWS)]
+    return tuple(int(m.group(1).replace(",", "")) if m else 0 for m in found)
+
+
+def _commit() -> str:
+    result = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                            cwd=Path(__file__).resolve().parent)
+    return result.stdout.strip() or "unknown"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--requests", type=int, default=100_000)
@@ -83,11 +101,10 @@ def main() -> None:
             with args.results.open("a", newline="") as handle:
                 writer = csv.writer(handle)
                 if new:
-                    writer.writerow(["requests", "drop_mb", "wall_s", "peak_rss_mb", "steps"])
+                    writer.writerow(RESULT_COLUMNS)
                 label = args.label or (args.requests if args.raw is None else str(args.raw))
-                writer.writerow([label, f"{size / 1e6:.1f}",
-                                 f"{wall:.1f}", f"{peak_mb:.0f}",
-                                 "; ".join(f"{label} {seconds:.1f}" for label, seconds in timed.items())])
+                writer.writerow([label, *sizes(result.stdout), f"{size / 1e6:.1f}", f"{wall:.1f}", f"{peak_mb:.0f}",
+                                 _commit(), "; ".join(f"{label} {seconds:.1f}" for label, seconds in timed.items())])
         for period in args.period:
             started = time.perf_counter()
             result = subprocess.run([sys.executable, "-m", "dagster_project.cli", "run", "--period", period],

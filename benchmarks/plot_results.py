@@ -1,0 +1,72 @@
+"""Draw the scaling curve of `benchmarks/results.csv` (the README's chart).
+
+    python benchmarks/plot_results.py [--results benchmarks/results.csv] [--out docs/benchmark.svg]
+
+Two panels against the drop's size (requests; each point is labelled with its directory rows):
+wall time of a whole `irr run`, and its peak memory. Rows of the same code (`commit`) make one
+line; only the newest commit is drawn, with the rows of earlier code as grey points.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+
+
+def _rows(path: Path) -> list[dict]:
+    with path.open(newline="") as handle:
+        return [row for row in csv.DictReader(handle) if row.get("requests", "").isdigit()]
+
+
+def _short(n: int) -> str:
+    for size, unit in ((10**6, "M"), (10**3, "k")):
+        if n >= size:
+            return f"{n / size:g}{unit}"
+    return str(n)
+
+
+def plot(rows: list[dict], out: Path) -> None:
+    newest = rows[-1]["commit"]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    for axis, column, title in ((left, "wall_s", "irr run, wall time (s)"),
+                                (right, "peak_rss_mb", "irr run, peak memory (MB)")):
+        old = [r for r in rows if r["commit"] != newest]
+        axis.scatter([int(r["requests"]) for r in old], [float(r[column]) for r in old],
+                     color="#bbbbbb", label="earlier code", zorder=2)
+        current = sorted((r for r in rows if r["commit"] == newest), key=lambda r: int(r["requests"]))
+        xs = [int(r["requests"]) for r in current]
+        ys = [float(r[column]) for r in current]
+        axis.plot(xs, ys, marker="o", color="#1f4e79", label=f"commit {newest}", zorder=3)
+        for x, y, r in zip(xs, ys, current):
+            axis.annotate(f"{_short(int(r['directory_rows']))} dir. rows", (x, y), textcoords="offset points",
+                          xytext=(4, 6), fontsize=8)
+        axis.set_xscale("log")
+        axis.set_yscale("log")
+        axis.set_xlabel("requests in the drop (log)")
+        axis.set_title(title, fontsize=10)
+        axis.grid(True, which="both", alpha=0.3)
+    left.legend(fontsize=8, loc="upper left")
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, metadata={"Date": None})
+    print(f"wrote {out}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--results", type=Path, default=HERE / "results.csv")
+    parser.add_argument("--out", type=Path, default=HERE.parent / "docs" / "benchmark.svg")
+    args = parser.parse_args()
+    plot(_rows(args.results), args.out)
+
+
+if __name__ == "__main__":
+    main()
