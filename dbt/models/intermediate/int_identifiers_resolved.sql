@@ -14,10 +14,16 @@ videos as (
     select * from {{ ref('stg_directory__videos') }}
 ),
 
+-- the accounts a named user id can refer to: only ids that a request names are looked up,
+-- so the cost follows the requests, not the size of the directory
+named_user_ids as (
+    select distinct canonical_value as account_id from identifiers where kind = 'user_id'
+),
+
 known_accounts as (
-    select account_id from directory
+    select account_id from directory semi join named_user_ids using (account_id)
     union
-    select account_id from videos
+    select account_id from videos semi join named_user_ids using (account_id)
 ),
 
 -- one node per distinct canonical identifier of a request
