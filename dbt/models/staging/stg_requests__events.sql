@@ -42,38 +42,63 @@ keyed as (
     from parsed
 ),
 
-fields as (
+-- every field in one pass over the document (a path each would parse it again each time)
+extracted as (
     select
         *,
-        -- json_type is NULL for a missing key and 'NULL' for an explicit null
-        json_type(doc, '$.request_id') as request_id_type,
-        json_type(doc, '$.updated_at') as updated_at_type,
-        json_type(doc, '$.received_at') as received_at_type,
-        json_type(doc, '$.country') as country_type,
-        json_type(doc, '$.request_type') as request_type_type,
-        json_type(doc, '$.outcome') as outcome_type,
-        json_type(doc, '$.legal_process') as legal_process_type,
-        json_type(doc, '$.agency') as agency_type,
-        json_type(doc, '$.nondisclosure_order') as nondisclosure_order_type,
-        json_type(doc, '$.identifiers') as identifiers_type,
-        doc ->> '$.request_id' as request_id_text,
-        trim(doc ->> '$.updated_at') as updated_at_text,
-        trim(doc ->> '$.received_at') as received_at_text,
-        -- NFKC and invisible characters removed: full-width letters and zero-width marks
-        -- do not make an otherwise valid value unknown
-        lower(irr_normalize_text(doc ->> '$.country')) as country_text,
-        lower(irr_normalize_text(doc ->> '$.request_type')) as request_type_text,
-        lower(irr_normalize_text(doc ->> '$.outcome')) as outcome_text,
-        doc -> '$.identifiers' as identifiers_json,
-        doc ->> '$.legal_process' as legal_process_text,
-        doc ->> '$.agency' as agency_text,
-        doc ->> '$.nondisclosure_order' as nondisclosure_order_text
+        json_extract(doc, [
+            '$.request_id', '$.updated_at', '$.received_at', '$.country', '$.request_type',
+            '$.outcome', '$.legal_process', '$.agency', '$.nondisclosure_order', '$.identifiers'
+        ]) as v
     from keyed
+),
+
+fields as materialized (
+    select
+        * exclude (v),
+        -- json_type is NULL for a missing key and 'NULL' for an explicit null
+        json_type(v[1]) as request_id_type,
+        json_type(v[2]) as updated_at_type,
+        json_type(v[3]) as received_at_type,
+        json_type(v[4]) as country_type,
+        json_type(v[5]) as request_type_type,
+        json_type(v[6]) as outcome_type,
+        json_type(v[7]) as legal_process_type,
+        json_type(v[8]) as agency_type,
+        json_type(v[9]) as nondisclosure_order_type,
+        json_type(v[10]) as identifiers_type,
+        v[1] ->> '$' as request_id_text,
+        trim(v[2] ->> '$') as updated_at_text,
+        trim(v[3] ->> '$') as received_at_text,
+        v[4] ->> '$' as country_raw,
+        v[5] ->> '$' as request_type_raw,
+        v[6] ->> '$' as outcome_raw,
+        v[10] as identifiers_json,
+        v[7] ->> '$' as legal_process_text,
+        v[8] ->> '$' as agency_text,
+        v[9] ->> '$' as nondisclosure_order_text
+    from extracted
+),
+
+-- NFKC and invisible characters removed (irr_normalize_text, in Python), so full-width letters
+-- and zero-width marks do not make an otherwise valid value unknown: once per distinct
+-- spelling, not once per line
+spellings as (
+    select raw, lower(irr_normalize_text(raw)) as normalized
+    from (
+        select country_raw as raw from fields
+        union select request_type_raw from fields
+        union select outcome_raw from fields
+    )
+    where raw is not null
 ),
 
 typed as (
     select
         fields.*,
+        country_spelling.normalized as country_text,
+        request_type_spelling.normalized as request_type_text,
+        outcome_spelling.normalized as outcome_text,
         -- ISO 8601: date, optional time with optional fraction, then Z, an offset or nothing (= UTC)
         case when regexp_full_match(
                 updated_at_text,
@@ -89,9 +114,12 @@ typed as (
         request_types.request_type,
         outcomes.outcome
     from fields
-    left join country_aliases on country_aliases.alias = fields.country_text
-    left join request_types on request_types.request_type = fields.request_type_text
-    left join outcomes on outcomes.outcome = fields.outcome_text
+    left join spellings as country_spelling on country_spelling.raw = fields.country_raw
+    left join spellings as request_type_spelling on request_type_spelling.raw = fields.request_type_raw
+    left join spellings as outcome_spelling on outcome_spelling.raw = fields.outcome_raw
+    left join country_aliases on country_aliases.alias = country_spelling.normalized
+    left join request_types on request_types.request_type = request_type_spelling.normalized
+    left join outcomes on outcomes.outcome = outcome_spelling.normalized
 ),
 
 checked as (

@@ -16,17 +16,24 @@ countries as (
     select * from {{ ref('countries') }}
 ),
 
+-- irr_normalize_text (NFKC etc., in Python) once per distinct spelling, not once per request
+spellings as (
+    select agency, irr_normalize_text(agency) as normalized
+    from (select distinct agency from requests where agency is not null)
+),
+
 keyed as (
     select
         requests.*,
         -- the normalised spelling: what two spellings of one agency share
         -- (dots and apostrophes dropped, F.B.I. is fbi; other punctuation a space)
         nullif(trim(regexp_replace(regexp_replace(
-            regexp_replace(lower(irr_normalize_text(requests.agency)), '[.''’]', '', 'g'),
+            regexp_replace(lower(spellings.normalized), '[.''’]', '', 'g'),
             '[\p{P}\p{S}]', ' ', 'g'), '\s+', ' ', 'g'
         )), '') as agency_key,
-        regexp_replace(irr_normalize_text(requests.agency), '\s+', ' ', 'g') as agency_written
+        regexp_replace(spellings.normalized, '\s+', ' ', 'g') as agency_written
     from requests
+    left join spellings on spellings.agency = requests.agency
 ),
 
 screened as (

@@ -14,6 +14,12 @@ countries as (
     select * from {{ ref('countries') }}
 ),
 
+-- irr_normalize_text (NFKC etc., in Python) once per distinct spelling, not once per request
+spellings as (
+    select legal_process, lower(irr_normalize_text(legal_process)) as normalized
+    from (select distinct legal_process from requests where legal_process is not null)
+),
+
 named as (
     select
         requests.*,
@@ -22,7 +28,8 @@ named as (
             else coalesce(processes.legal_process, 'other')
         end as process
     from requests
-    left join processes on processes.alias = lower(irr_normalize_text(requests.legal_process))
+    left join spellings on spellings.legal_process = requests.legal_process
+    left join processes on processes.alias = spellings.normalized
     where {{ in_run_periods('requests.period') }}
 ),
 
