@@ -285,14 +285,28 @@ def _insert_lines(con: duckdb.DuckDBPyConnection, path: Path, index: int) -> int
 
     def flush() -> None:
         if batch[0]:
-            con.execute(
-                """
-                insert into raw.request_lines
-                select ?, ?, ? + generate_subscripts(l, 1), unnest(l), unnest(v), unnest(n), unnest(r)
-                from (select ?::varchar[] as l, ?::boolean[] as v, ?::boolean[] as n, ?::varchar[] as r)
-                """,
-                [path.name, index, total - len(batch[0]), *batch],
-            )
+            texts, valid, nul, reasons = batch
+            # the lines go to DuckDB as one text that it splits (no line holds a newline): handing
+            # it a list of strings costs a conversion per line, most of the load's time
+            if all(valid) and not any(nul) and not any(reasons):  # the common case: clean lines
+                con.execute(
+                    """
+                    insert into raw.request_lines
+                    select ?, ?, ? + generate_subscripts(l, 1), unnest(l), true, false, null
+                    from (select string_split(?, chr(10)) as l)
+                    """,
+                    [path.name, index, total - len(texts), "\n".join(texts)],
+                )
+            else:
+                con.execute(
+                    """
+                    insert into raw.request_lines
+                    select ?, ?, ? + generate_subscripts(l, 1), unnest(l), unnest(v), unnest(n), unnest(r)
+                    from (select string_split(?, chr(10)) as l, ?::boolean[] as v, ?::boolean[] as n,
+                          ?::varchar[] as r)
+                    """,
+                    [path.name, index, total - len(texts), "\n".join(texts), valid, nul, reasons],
+                )
             for column in batch:
                 column.clear()
 
