@@ -36,60 +36,28 @@ links as (
     select request_id, account_vertex, node_vertex from node_accounts
 ),
 
--- the propagation runs on numbers, not text: its state is held in memory whole (a recursive
--- CTE does not spill), and three integers a vertex keep three million requests within
--- DuckDB's memory limit. Numbers follow the text's order, so the smallest number is the
--- smallest text.
-vertex_numbers as (
-    select vertex, row_number() over (order by vertex) as vertex_no
-    from (select distinct vertex from vertices)
-),
-
-request_numbers as (
-    select request_id, row_number() over (order by request_id) as request_no
-    from (select distinct request_id from vertices)
-),
-
-numbered_vertices as (
-    select request_numbers.request_no, vertex_numbers.vertex_no
-    from vertices
-    inner join request_numbers using (request_id)
-    inner join vertex_numbers using (vertex)
-),
-
-numbered_links as (
-    select request_numbers.request_no, from_numbers.vertex_no as from_no, to_numbers.vertex_no as to_no
-    from links
-    inner join request_numbers using (request_id)
-    inner join vertex_numbers as from_numbers on from_numbers.vertex = links.from_vertex
-    inner join vertex_numbers as to_numbers on to_numbers.vertex = links.to_vertex
-),
-
-components (request_no, vertex_no, label) using key (request_no, vertex_no) as (
-    select request_no, vertex_no, vertex_no from numbered_vertices
+components (request_id, vertex, label) using key (request_id, vertex) as (
+    select request_id, vertex, vertex from vertices
     union
-    select numbered_links.request_no, numbered_links.to_no, min(components.label)
+    select links.request_id, links.to_vertex, min(components.label)
     from components
-    inner join numbered_links
-        on numbered_links.request_no = components.request_no
-        and numbered_links.from_no = components.vertex_no
+    inner join links
+        on links.request_id = components.request_id
+        and links.from_vertex = components.vertex
     inner join recurring.components as current_label
-        on current_label.request_no = numbered_links.request_no
-        and current_label.vertex_no = numbered_links.to_no
+        on current_label.request_id = links.request_id
+        and current_label.vertex = links.to_vertex
     where components.label < current_label.label
-    group by numbered_links.request_no, numbered_links.to_no
+    group by links.request_id, links.to_vertex
 ),
 
 final as (
     select
-        request_numbers.request_id,
-        substr(vertices.vertex, 3) as node_key,
-        labels.vertex as group_key
+        request_id,
+        substr(vertex, 3) as node_key,
+        label as group_key
     from components
-    inner join request_numbers using (request_no)
-    inner join vertex_numbers as vertices on vertices.vertex_no = components.vertex_no
-    inner join vertex_numbers as labels on labels.vertex_no = components.label
-    where vertices.vertex like 'n:%'
+    where vertex like 'n:%'
 )
 
 select * from final
