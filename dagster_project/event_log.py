@@ -2,7 +2,8 @@
 
 Dagster's SqliteEventLogStorage opens a new engine and connection for every event it stores and
 every commit waits for the disk. A sample run stores about 700 events (one per dbt model, asset
-check and step, twice over for the cross-run index), and that cost most of 10 s of the run. This
+check and step, many twice over for the cross-run index): 22.9 s of a profiled sample run, 7.4 s
+with this class, and about 6 s of the run's wall time (three runs each way, noisy). This
 subclass keeps one connection per database file (a few at most) and commits in WAL mode with
 `synchronous=NORMAL`: a commit no longer waits for the disk, the log stays consistent (the
 SQLite documentation: a power cut may lose the last events, never corrupt the file).
