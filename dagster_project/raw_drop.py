@@ -373,12 +373,66 @@ def load_directory_table(con: duckdb.DuckDBPyConnection, raw_dir: Path, table: s
     name, parts = directory_parts(raw_dir, table)
     columns = DIRECTORY_TABLES[table]
     con.execute("create schema if not exists raw")
-    con.execute(f"create or replace table raw.{table} ({', '.join(f'{c} varchar' for c in columns)})")
-    for path in parts:
-        _load_part(con, raw_dir, table, path)
-    rows = con.execute(f"select count(*) from raw.{table}").fetchone()[0]
+    _drop_relation(con, f"raw.{table}")
+    if all(path.name.endswith(".parquet") for path in parts):
+        rows = _view_parquet(con, raw_dir, table, parts)
+    else:
+        con.execute(f"create table raw.{table} ({', '.join(f'{c} varchar' for c in columns)})")
+        for path in parts:
+            _load_part(con, raw_dir, table, path)
+        rows = con.execute(f"select count(*) from raw.{table}").fetchone()[0]
     if not rows:
         raise DropError(f"{name} has no rows: an empty directory table would resolve nothing")
+    return rows
+
+
+def _drop_relation(con: duckdb.DuckDBPyConnection, name: str) -> None:
+    """Drop raw.<table> whether an earlier run made it a table or a view."""
+    schema, table = name.split(".")
+    kind = con.execute(
+        "select table_type from information_schema.tables where table_schema = ? and table_name = ?",
+        [schema, table],
+    ).fetchone()
+    if kind:
+        con.execute(f"drop {'view' if kind[0] == 'VIEW' else 'table'} {name}")
+
+
+def _view_parquet(con: duckdb.DuckDBPyConnection, raw_dir: Path, table: str, parts: list[Path]) -> int:
+    """raw.<table> as a view over Parquet files read where they lie: a directory of 10^8 rows is not
+    copied into the warehouse before staging reads it. Checks the columns (each part's footer),
+    counts the rows (the footers) and checks the ids in one scan of their columns; returns the rows."""
+    columns = DIRECTORY_TABLES[table]
+    for path in parts:
+        label = path.relative_to(raw_dir).as_posix()
+        try:
+            found = [row[0] for row in con.execute(
+                f"describe select * from read_parquet('{_sql_path(path)}')").fetchall()]
+        except duckdb.Error as exc:
+            raise DropError(f"{label} cannot be read: {_reason(exc)}") from None
+        missing = [c for c in columns if c not in found]
+        if missing:
+            raise DropError(f"{label} lacks column(s) {', '.join(missing)}")
+    files = "[" + ", ".join(f"'{_sql_path(p)}'" for p in parts) + "]"
+    select_list = ", ".join(f'cast("{c}" as varchar) as "{c}"' for c in columns)
+    con.execute(f"create view raw.{table} as select {select_list} "
+                f"from read_parquet({files}, union_by_name = true)")
+    labels = {str(p): p.relative_to(raw_dir).as_posix() for p in parts}
+    try:
+        rows = con.execute(f"select count(*) from raw.{table}").fetchone()[0]
+        for column in DIRECTORY_ID_COLUMNS[table]:
+            bad = con.execute(
+                f'select filename, min(file_row_number) from read_parquet({files}, union_by_name = true, '
+                f'filename = true, file_row_number = true) '
+                f'where not regexp_full_match(coalesce(cast("{column}" as varchar), \'\'), \'[0-9]+\') '
+                f'group by filename'
+            ).fetchall()
+            if bad:
+                # the first part in read order, then its first row
+                order = {str(p): i for i, p in enumerate(parts)}
+                part, row = min(bad, key=lambda found: (order.get(found[0], len(order)), found[1]))
+                raise DropError(f"{labels.get(part, part)} row {row + 1}: {column} is not a string of digits")
+    except duckdb.Error as exc:
+        raise DropError(f"directory/{table} cannot be read: {_reason(exc)}") from None
     return rows
 
 

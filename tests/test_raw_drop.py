@@ -263,3 +263,41 @@ def test_a_table_given_as_a_file_and_a_folder_fails(tmp_path):
     (raw / "directory" / "account_identifiers.csv").write_text(HEADER + GOOD_ROW)
     assert _load_error(raw) == ("directory/ holds account_identifiers more than once "
                                 "(account_identifiers.csv, account_identifiers/); keep one")
+
+
+def test_parquet_parts_are_read_in_place_with_the_same_rows(tmp_path):
+    source = SAMPLE_DIRECTORY / "account_identifiers.csv"
+    one_file, parts = tmp_path / "one" / "directory", tmp_path / "parts" / "directory" / "account_identifiers"
+    one_file.mkdir(parents=True)
+    (one_file / source.name).write_bytes(source.read_bytes())
+    (parts / "year=2024").mkdir(parents=True)
+    with duckdb.connect() as con:
+        con.execute(f"create table t as select * from read_csv('{source}', all_varchar = true, header = true)")
+        con.execute(f"copy (select * from t limit 4000) to '{parts / 'part-0.parquet'}'")
+        con.execute(f"copy (select valid_to, * exclude (valid_to) from t offset 4000) "
+                    f"to '{parts / 'year=2024' / 'part-1.parquet'}'")
+    (parts / "_SUCCESS").write_text("")
+    assert _raw_rows(tmp_path / "parts", "account_identifiers") == _raw_rows(tmp_path / "one", "account_identifiers")
+    with duckdb.connect() as con:
+        raw_drop.load_directory_table(con, tmp_path / "parts", "account_identifiers")
+        kind = con.execute("select table_type from information_schema.tables "
+                           "where table_schema = 'raw' and table_name = 'account_identifiers'").fetchone()[0]
+        # read where it lies: the warehouse holds a view, not a copy of the directory
+        assert kind == "VIEW"
+        # a later drop of CSV files replaces the view with a table
+        raw_drop.load_directory_table(con, tmp_path / "one", "account_identifiers")
+        assert con.execute("select table_type from information_schema.tables "
+                           "where table_name = 'account_identifiers'").fetchone()[0] == "BASE TABLE"
+
+
+def test_a_bad_id_in_a_parquet_part_names_the_part_and_row(tmp_path):
+    folder = tmp_path / "directory" / "account_identifiers"
+    folder.mkdir(parents=True)
+    with duckdb.connect() as con:
+        for n, ids in enumerate((["6812345678901234567", "6812345678901234568"],
+                                 ["6812345678901234569", "6.8e+18", "12x"])):
+            con.execute(
+                f"copy (select unnest(?::varchar[]) as account_id, 'username' as identifier_type, "
+                f"'jane.doe' as identifier_value, null as valid_from, null as valid_to) "
+                f"to '{folder / f'part-{n}.parquet'}'", [ids])
+    assert _load_error(tmp_path) == "directory/account_identifiers/part-1.parquet row 2: account_id is not a string of digits"
