@@ -303,7 +303,8 @@ def run(period: str | None, verbose: bool = False, out: TextIO | None = None, fu
 
     try:
         min_count()  # a setting that is not a count stops the run before anything is read
-        memory_limit()
+        # dbt reads the same variable (profiles.yml): it gets the value checked here
+        os.environ["IRR_DUCKDB_MEMORY_LIMIT"] = memory_limit()
     except ValueError as exc:
         raise RunFailed(str(exc)) from None
     _absolute_env()

@@ -325,42 +325,46 @@ def _insert_lines(con: duckdb.DuckDBPyConnection, path: Path, index: int) -> int
 def directory_parts(raw_dir: Path, table: str) -> tuple[str, list[Path]]:
     """The files that hold a directory table, and how errors name it (CONTRACT 1.3).
 
-    One file (`<table>.csv`, `.csv.gz` or `.parquet`) or a folder `<table>/` of part files as a
-    data lake writes them (`*.parquet`, `*.csv`, `*.csv.gz`, in subfolders too, read in path
-    order). In a folder, names that start with `.` or `_` are a lake's bookkeeping (`_SUCCESS`,
-    `.part-0.parquet.crc`) and are not read; any other file, and any symbolic link, fails the run:
-    a table with a part missing would resolve wrongly without a word.
+    One file (`<table>.csv`, `.csv.gz` or `.parquet`) or a folder of part files as a data lake
+    writes them: `<table>/`, or `<table>.parquet/` and `<table>.csv/` as Spark names its output
+    (`*.parquet`, `*.csv`, `*.csv.gz`, in subfolders too, read in path order). In a folder, names
+    that start with `.` or `_` are a lake's bookkeeping (`_SUCCESS`, `.part-0.parquet.crc`) and
+    empty files are empty partitions: neither is read. Any other file, and any symbolic link (a
+    run never reads outside the drop), fails the run: a table with a part missing would resolve
+    wrongly without a word.
     """
     base = raw_dir / "directory"
-    found = [base / f"{table}{suffix}" for suffix in DIRECTORY_SUFFIXES]
-    found = [p for p in found if p.is_file()]
-    folder = base / table
-    if folder.is_dir() and not folder.is_symlink():
-        found.append(folder)
+    candidates = [*(base / f"{table}{suffix}" for suffix in DIRECTORY_SUFFIXES), base / table]
+    for path in candidates:
+        if path.is_symlink():
+            raise DropError(f"directory/{path.name} is a symbolic link: a run never reads outside the drop")
+    found = [p for p in candidates if p.is_file() or p.is_dir()]
     if not found:
         raise DropError(f"directory/{table}.csv (or .csv.gz, .parquet, or a folder {table}/ of part files) "
                         f"is missing from {raw_dir}")
     if len(found) > 1:
         names = ", ".join(p.name + ("/" if p.is_dir() else "") for p in found)
         raise DropError(f"directory/ holds {table} more than once ({names}); keep one")
-    if found[0].is_file():
-        return f"directory/{found[0].name}", found
+    folder = found[0]
+    if folder.is_file():
+        return f"directory/{folder.name}", found
     parts = []
     for path in sorted(folder.rglob("*")):
         relative = path.relative_to(folder)
         if any(name.startswith((".", "_")) for name in relative.parts):
             continue
-        label = f"directory/{table}/{relative.as_posix()}"
+        label = f"directory/{folder.name}/{relative.as_posix()}"
         if path.is_symlink():
             raise DropError(f"{label} is a symbolic link: a run never reads outside the drop")
         if path.is_dir():
             continue
         if not path.name.endswith(DIRECTORY_SUFFIXES):
             raise DropError(f"{label} is not a part file (.parquet, .csv, .csv.gz)")
-        parts.append(path)
+        if path.stat().st_size:
+            parts.append(path)
     if not parts:
-        raise DropError(f"directory/{table}/ holds no part file (.parquet, .csv, .csv.gz)")
-    return f"directory/{table}/", parts
+        raise DropError(f"directory/{folder.name}/ holds no part file (.parquet, .csv, .csv.gz)")
+    return f"directory/{folder.name}/", parts
 
 
 def load_directory_table(con: duckdb.DuckDBPyConnection, raw_dir: Path, table: str) -> int:
@@ -476,8 +480,25 @@ def _load_part(con: duckdb.DuckDBPyConnection, raw_dir: Path, table: str, path: 
             [before, before],
         ).fetchone()[0]
         if bad is not None:
-            where = f"row {bad + 1}" if is_parquet else f"line {bad + 2}"
+            where = f"row {bad + 1}" if is_parquet else f"line {_csv_line(path, bad)}"
             raise DropError(f"{label} {where}: {column} is not a string of digits")
+
+
+def _csv_line(path: Path, index: int) -> int:
+    """The line where the CSV file's record `index` (0 = the first under the header) starts: blank
+    lines are not records, and a quoted field may span lines. Read only to report an error."""
+    opener = gzip.open if path.name.endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8-sig", newline="", errors="replace") as handle:
+        reader = csv.reader(handle)
+        next(reader, None)
+        end, seen = reader.line_num, -1
+        for record in reader:
+            start, end = end + 1, reader.line_num
+            if record:
+                seen += 1
+                if seen == index:
+                    return start
+    return index + 2  # not found again (the file changed): where it would be without blank lines
 
 
 def _reason(exc: BaseException) -> str:

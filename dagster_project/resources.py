@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,11 +23,22 @@ def dict_rows(con: duckdb.DuckDBPyConnection, sql: str, params=()) -> list[dict]
     return [dict(zip(names, row)) for row in cursor.fetchall()]
 
 
+MEMORY_SIZE = re.compile(r"(\d+(?:\.\d+)?) ?([KMGT])i?B", re.ASCII | re.IGNORECASE)
+# Below this DuckDB cannot even read a directory file, and the error would blame the file.
+MIN_MEMORY_BYTES = 100 * 10**6
+
+
 def memory_limit() -> str:
-    """DuckDB's memory limit for every connection of a run, Python's and dbt's (IRR_DUCKDB_MEMORY_LIMIT)."""
-    value = (os.environ.get("IRR_DUCKDB_MEMORY_LIMIT") or "4GB").strip()
-    if not value.replace(".", "", 1).replace(" ", "").isalnum():
-        raise ValueError(f"IRR_DUCKDB_MEMORY_LIMIT must look like 4GB or 500MB, not {value!r}")
+    """DuckDB's memory limit for every connection of a run, Python's and dbt's (IRR_DUCKDB_MEMORY_LIMIT,
+    unset or empty: 4GB). A size such as 4GB, 500MB or 1.5 GiB, of 100 MB at least: anything else
+    (`none` included, which would lift the bound) raises ValueError."""
+    value = (os.environ.get("IRR_DUCKDB_MEMORY_LIMIT") or "").strip() or "4GB"
+    match = MEMORY_SIZE.fullmatch(value)
+    if not match:
+        raise ValueError(f"IRR_DUCKDB_MEMORY_LIMIT must be a size such as 4GB or 500MB, not {value!r}")
+    size = float(match.group(1)) * 1000 ** ("KMGT".index(match.group(2).upper()) + 1)
+    if size < MIN_MEMORY_BYTES:
+        raise ValueError(f"IRR_DUCKDB_MEMORY_LIMIT must be 100MB or more, not {value!r}")
     return value
 
 

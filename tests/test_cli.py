@@ -170,6 +170,14 @@ def test_small_count_setting_that_is_not_a_count_fails_before_running(drop, tmp_
     assert not (tmp_path / "wh").exists()
 
 
+def test_memory_setting_that_is_not_a_size_fails_before_running(drop, tmp_path):
+    result = irr(["run"], drop, tmp_path, IRR_DUCKDB_MEMORY_LIMIT="abc")
+    assert result.returncode == 1
+    assert last_line(result) == ("irr: run failed: IRR_DUCKDB_MEMORY_LIMIT must be a size such as 4GB or 500MB, "
+                                 "not 'abc'")
+    assert not (tmp_path / "wh").exists()
+
+
 def test_directory_file_missing_a_column_fails_the_run(tmp_path):
     raw = write_drop(tmp_path / "raw", {"a.jsonl": [event("R1", ["@jane.doe"])]}, ACCOUNTS, VIDEOS, SHORT_LINKS)
     (raw / "directory" / "videos.csv").write_text("video_id\n7301234567890123456\n")

@@ -319,9 +319,16 @@ def test_every_python_connection_is_bounded_by_the_memory_setting(tmp_path, monk
     paths = IrrPaths(warehouse_dir=str(tmp_path / "wh"))
     with paths.connect() as con:
         assert con.execute("select current_setting('memory_limit')").fetchone()[0] == "286.1 MiB"
-    monkeypatch.setenv("IRR_DUCKDB_MEMORY_LIMIT", "4GB'; drop table x; --")
-    with pytest.raises(ValueError, match="IRR_DUCKDB_MEMORY_LIMIT must look like 4GB"):
+    for wrong in ("4GB'; drop table x; --", "none", "abc", "100", "4GB4GB", "\uff11\uff27\uff22"):
+        monkeypatch.setenv("IRR_DUCKDB_MEMORY_LIMIT", wrong)
+        with pytest.raises(ValueError, match="IRR_DUCKDB_MEMORY_LIMIT must be a size such as 4GB"):
+            paths.connect()
+    monkeypatch.setenv("IRR_DUCKDB_MEMORY_LIMIT", "1KB")  # DuckDB could not read a file: refused
+    with pytest.raises(ValueError, match="must be 100MB or more"):
         paths.connect()
+    monkeypatch.setenv("IRR_DUCKDB_MEMORY_LIMIT", "")  # set but empty: the default, as in dbt's profile
+    with paths.connect() as con:
+        assert con.execute("select current_setting('memory_limit')").fetchone()[0] == "3.7 GiB"
 
 
 def _events_of(instance, key):

@@ -235,6 +235,9 @@ def _load_error(raw: Path) -> str:
     [
         ({"a/part-0.csv": HEADER + GOOD_ROW, "b/part-1.csv": HEADER + GOOD_ROW + "6.8e+18,username,x,,\n"},
          "directory/account_identifiers/b/part-1.csv line 3: account_id is not a string of digits"),
+        ({"part-0.csv": HEADER + GOOD_ROW + "\n" + GOOD_ROW.replace("jane.doe", '"jane\ndoe"')
+          + "6.8e+18,username,x,,\n"},
+         "directory/account_identifiers/part-0.csv line 6: account_id is not a string of digits"),
         ({"part-0.csv": HEADER + GOOD_ROW, "notes.txt": "hello"},
          "directory/account_identifiers/notes.txt is not a part file (.parquet, .csv, .csv.gz)"),
         ({"_SUCCESS": ""}, "directory/account_identifiers/ holds no part file (.parquet, .csv, .csv.gz)"),
@@ -243,7 +246,7 @@ def _load_error(raw: Path) -> str:
         ({"part-0.csv": HEADER + GOOD_ROW, "part-1.csv": "account_id,identifier_type\n1,email\n"},
          "directory/account_identifiers/part-1.csv lacks column(s) identifier_value, valid_from, valid_to"),
     ],
-    ids=["float-id-in-second-part", "stray-file", "only-bookkeeping", "header-only-parts", "missing-column"],
+    ids=["float-id-in-second-part", "after-a-blank-line-and-a-two-line-field", "stray-file", "only-bookkeeping", "header-only-parts", "missing-column"],
 )
 def test_a_broken_part_fails_naming_the_part_and_line(tmp_path, parts, expected):
     assert _load_error(_drop_with_parts(tmp_path, parts)) == expected
@@ -301,3 +304,28 @@ def test_a_bad_id_in_a_parquet_part_names_the_part_and_row(tmp_path):
                 f"'jane.doe' as identifier_value, null as valid_from, null as valid_to) "
                 f"to '{folder / f'part-{n}.parquet'}'", [ids])
     assert _load_error(tmp_path) == "directory/account_identifiers/part-1.parquet row 2: account_id is not a string of digits"
+
+
+def test_a_spark_named_folder_and_empty_partitions_are_read(tmp_path):
+    # Spark writes df.write.parquet("account_identifiers.parquet") as a folder; empty partitions
+    # come out as empty files
+    raw = tmp_path / "raw"
+    folder = raw / "directory" / "account_identifiers.csv"
+    folder.mkdir(parents=True)
+    (folder / "part-0.csv").write_text(HEADER + GOOD_ROW)
+    (folder / "part-1.csv").write_text("")
+    with duckdb.connect() as con:
+        assert raw_drop.load_directory_table(con, raw, "account_identifiers") == 1
+
+
+@pytest.mark.parametrize("as_folder", [False, True])
+def test_a_directory_table_that_is_a_symbolic_link_is_not_followed(tmp_path, as_folder):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "account_identifiers.csv").write_text(HEADER + GOOD_ROW)
+    directory = tmp_path / "raw" / "directory"
+    directory.mkdir(parents=True)
+    name = "account_identifiers" if as_folder else "account_identifiers.csv"
+    (directory / name).symlink_to(outside if as_folder else outside / "account_identifiers.csv")
+    assert _load_error(tmp_path / "raw") == (f"directory/{name} is a symbolic link: "
+                                             "a run never reads outside the drop")
