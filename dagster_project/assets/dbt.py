@@ -77,7 +77,20 @@ def _build(context: AssetExecutionContext, dbt: DbtCliResource, paths: IrrPaths,
 )
 def irr_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, paths: IrrPaths) -> Iterator[Any]:
     """Build (run and test) the seeds, staging, intermediate and data-quality models."""
-    yield from _build(context, dbt, paths)
+    yield from _build(context, dbt, paths, IRR_GROUP_SLICES=str(group_slices(paths)))
+
+
+# Request lines per slice of the account groups (int_request_account_groups): their recursive
+# CTE holds its state in memory, about 1.5 KB a line; a slice of a million lines stays well
+# within the default 4GB memory limit.
+LINES_PER_GROUP_SLICE = 1_000_000
+
+
+def group_slices(paths: IrrPaths) -> int:
+    """In how many slices the account groups are built: one per million request lines."""
+    with paths.connect(read_only=True) as con:
+        lines = con.execute("select count(*) from raw.request_lines").fetchone()[0]
+    return max(1, -(-lines // LINES_PER_GROUP_SLICE))
 
 
 @dbt_assets(

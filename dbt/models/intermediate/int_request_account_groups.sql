@@ -1,63 +1,15 @@
--- The counting rule (CONTRACT 2): within a request, identifiers with equal canonical
--- forms are one node; nodes that refer to a common account are merged, transitively.
--- Connected components of the request's bipartite graph (identifier nodes - accounts),
--- found by label propagation: every vertex repeatedly takes the smallest label of its
--- neighbours until nothing changes. `using key` keeps one row per vertex, so the work
--- grows with the edges, not with the square of a component's size.
-with recursive
+-- The counting rule (CONTRACT 2): the connected components of each request's graph of
+-- identifier nodes and accounts (macros/account_groups.sql).
+--
+-- The propagation is a recursive CTE, whose state DuckDB holds in memory whole: it does not
+-- spill. A large drop is therefore done in slices of requests (by a hash of request_id), one
+-- statement each, so that memory follows the slice and not the drop. IRR_GROUP_SLICES is set
+-- by the run from the number of request lines (assets/dbt.py); 1 (unset) does it in one go.
+{%- set slices = env_var('IRR_GROUP_SLICES', '1') | int %}
+{%- set hooks = [] %}
+{%- for slice in range(1, slices) %}
+    {%- do hooks.append('insert into {{ this }} {{ account_groups(' ~ slice ~ ', ' ~ slices ~ ') }}') %}
+{%- endfor %}
+{{ config(post_hook=hooks) }}
 
-resolved as (
-    select * from {{ ref('int_identifiers_resolved') }}
-),
-
-nodes as (
-    select distinct request_id, 'n:' || kind || ':' || canonical_value as vertex
-    from resolved
-),
-
-node_accounts as (
-    select distinct
-        request_id,
-        'n:' || kind || ':' || canonical_value as node_vertex,
-        'a:' || account_id as account_vertex
-    from resolved
-    where account_id is not null
-),
-
-vertices as (
-    select request_id, vertex from nodes
-    union
-    select request_id, account_vertex from node_accounts
-),
-
-links as (
-    select request_id, node_vertex as from_vertex, account_vertex as to_vertex from node_accounts
-    union all
-    select request_id, account_vertex, node_vertex from node_accounts
-),
-
-components (request_id, vertex, label) using key (request_id, vertex) as (
-    select request_id, vertex, vertex from vertices
-    union
-    select links.request_id, links.to_vertex, min(components.label)
-    from components
-    inner join links
-        on links.request_id = components.request_id
-        and links.from_vertex = components.vertex
-    inner join recurring.components as current_label
-        on current_label.request_id = links.request_id
-        and current_label.vertex = links.to_vertex
-    where components.label < current_label.label
-    group by links.request_id, links.to_vertex
-),
-
-final as (
-    select
-        request_id,
-        substr(vertex, 3) as node_key,
-        label as group_key
-    from components
-    where vertex like 'n:%'
-)
-
-select * from final
+{{ account_groups(0, slices) }}
