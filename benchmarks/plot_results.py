@@ -2,9 +2,9 @@
 
     python benchmarks/plot_results.py [--results benchmarks/results.csv] [--out docs/benchmark.svg]
 
-Two panels against the drop's size (requests; each point is labelled with its directory rows):
-wall time of a whole `irr run`, and its peak memory. Rows of the same code (`commit`) make one
-line; only the newest commit is drawn, with the rows of earlier code as grey points.
+Two panels against the drop's size (requests; each point of the last series is labelled with
+its directory rows): wall time of a whole `irr run`, and its peak memory. One line per `series`
+(run_benchmark.py --series), the last one in the file drawn in colour.
 """
 
 from __future__ import annotations
@@ -34,20 +34,20 @@ def _short(n: int) -> str:
 
 
 def plot(rows: list[dict], out: Path) -> None:
-    newest = rows[-1]["commit"]
+    series = list(dict.fromkeys(r["series"] for r in rows))
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
     for axis, column, title in ((left, "wall_s", "irr run, wall time (s)"),
                                 (right, "peak_rss_mb", "irr run, peak memory (MB)")):
-        old = [r for r in rows if r["commit"] != newest]
-        axis.scatter([int(r["requests"]) for r in old], [float(r[column]) for r in old],
-                     color="#bbbbbb", label="earlier code", zorder=2)
-        current = sorted((r for r in rows if r["commit"] == newest), key=lambda r: int(r["requests"]))
-        xs = [int(r["requests"]) for r in current]
-        ys = [float(r[column]) for r in current]
-        axis.plot(xs, ys, marker="o", color="#1f4e79", label=f"commit {newest}", zorder=3)
-        for x, y, r in zip(xs, ys, current):
-            axis.annotate(f"{_short(int(r['directory_rows']))} dir. rows", (x, y), textcoords="offset points",
-                          xytext=(4, 6), fontsize=8)
+        for n, name in enumerate(series):
+            points = sorted((r for r in rows if r["series"] == name), key=lambda r: int(r["requests"]))
+            xs = [int(r["requests"]) for r in points]
+            ys = [float(r[column]) for r in points]
+            current = n == len(series) - 1
+            axis.plot(xs, ys, marker="o", color="#1f4e79" if current else "#aaaaaa", label=name, zorder=3 - n)
+            if current:
+                for x, y, r in zip(xs, ys, points):
+                    axis.annotate(f"{_short(int(r['directory_rows']))} dir. rows", (x, y),
+                                  textcoords="offset points", xytext=(4, 6), fontsize=8)
         axis.set_xscale("log")
         axis.set_yscale("log")
         axis.set_xlabel("requests in the drop (log)")

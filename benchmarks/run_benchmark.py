@@ -38,7 +38,8 @@ def steps(stdout: str) -> dict[str, float]:
     return found
 
 
-RESULT_COLUMNS = ["label", "requests", "directory_rows", "drop_mb", "wall_s", "peak_rss_mb", "commit", "steps"]
+RESULT_COLUMNS = ["series", "label", "requests", "directory_rows", "drop_mb", "wall_s", "peak_rss_mb", "commit",
+                  "steps"]
 # what `irr run` says it read: "... 5,988 requests" (data quality), "account identifiers: 9,449 rows"
 REQUESTS = re.compile(r"^  data quality .*?([\d,]+) requests", re.M)
 DIRECTORY_ROWS = re.compile(r"^  directory +account identifiers: ([\d,]+) rows", re.M)
@@ -64,6 +65,7 @@ def main() -> None:
     parser.add_argument("--raw", type=Path, help="use this drop instead of generating one")
     parser.add_argument("--results", type=Path, help="append the figures to this CSV")
     parser.add_argument("--label", help="the drop's name in the results (default: its request count or path)")
+    parser.add_argument("--series", default="current", help="the results' line in the chart (plot_results.py)")
     parser.add_argument("--period", action="append", default=[],
                         help="after the full run, also time `irr run --period P` (repeatable)")
     args = parser.parse_args()
@@ -103,7 +105,7 @@ def main() -> None:
                 if new:
                     writer.writerow(RESULT_COLUMNS)
                 label = args.label or (args.requests if args.raw is None else str(args.raw))
-                writer.writerow([label, *sizes(result.stdout), f"{size / 1e6:.1f}", f"{wall:.1f}", f"{peak_mb:.0f}",
+                writer.writerow([args.series, label, *sizes(result.stdout), f"{size / 1e6:.1f}", f"{wall:.1f}", f"{peak_mb:.0f}",
                                  _commit(), "; ".join(f"{label} {seconds:.1f}" for label, seconds in timed.items())])
         for period in args.period:
             started = time.perf_counter()
