@@ -15,7 +15,6 @@ Dagster's own class.
 
 from __future__ import annotations
 
-import threading
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -37,7 +36,6 @@ class IrrSqliteEventLogStorage(SqliteEventLogStorage):
 
     def __init__(self, base_dir: str, inst_data=None) -> None:  # noqa: ANN001 - Dagster's signature
         self._engines: OrderedDict[str, Engine] = OrderedDict()
-        self._engines_lock = threading.Lock()
         super().__init__(base_dir, inst_data)
 
     @classmethod
@@ -45,19 +43,19 @@ class IrrSqliteEventLogStorage(SqliteEventLogStorage):
         return cls(inst_data=inst_data, **config_value)
 
     def _engine(self, shard: str) -> Engine:
-        with self._engines_lock:
-            engine = self._engines.pop(shard, None)
-            if engine is None:
-                # every use is under the storage's own lock (_db_lock): one connection, kept
-                engine = create_engine(
-                    self.conn_string_for_shard(shard), poolclass=StaticPool,
-                    connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS, "check_same_thread": False},
-                )
-                event.listen(engine, "connect", _no_fsync_per_commit)
-            self._engines[shard] = engine
-            while len(self._engines) > OPEN_FILES:
-                self._engines.popitem(last=False)[1].dispose()
-            return engine
+        """The kept engine of a file (called under the storage's own lock, _db_lock)."""
+        engine = self._engines.pop(shard, None)
+        if engine is None:
+            # every use is under _db_lock: one connection, kept
+            engine = create_engine(
+                self.conn_string_for_shard(shard), poolclass=StaticPool,
+                connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS, "check_same_thread": False},
+            )
+            event.listen(engine, "connect", _no_fsync_per_commit)
+        self._engines[shard] = engine
+        while len(self._engines) > OPEN_FILES:
+            self._engines.popitem(last=False)[1].dispose()
+        return engine
 
     @contextmanager
     def _connect(self, shard: str) -> Iterator[Connection]:
@@ -70,7 +68,7 @@ class IrrSqliteEventLogStorage(SqliteEventLogStorage):
                 yield conn
 
     def _dispose_engines(self) -> None:
-        with self._engines_lock:
+        with self._db_lock:
             while self._engines:
                 self._engines.popitem()[1].dispose()
 

@@ -287,26 +287,18 @@ def _insert_lines(con: duckdb.DuckDBPyConnection, path: Path, index: int) -> int
         if batch[0]:
             texts, valid, nul, reasons = batch
             # the lines go to DuckDB as one text that it splits (no line holds a newline): handing
-            # it a list of strings costs a conversion per line, most of the load's time
-            if all(valid) and not any(nul) and not any(reasons):  # the common case: clean lines
-                con.execute(
-                    """
-                    insert into raw.request_lines
-                    select ?, ?, ? + generate_subscripts(l, 1), unnest(l), true, false, null
-                    from (select string_split(?, chr(10)) as l)
-                    """,
-                    [path.name, index, total - len(texts), "\n".join(texts)],
-                )
-            else:
-                con.execute(
-                    """
-                    insert into raw.request_lines
-                    select ?, ?, ? + generate_subscripts(l, 1), unnest(l), unnest(v), unnest(n), unnest(r)
-                    from (select string_split(?, chr(10)) as l, ?::boolean[] as v, ?::boolean[] as n,
-                          ?::varchar[] as r)
-                    """,
-                    [path.name, index, total - len(texts), "\n".join(texts), valid, nul, reasons],
-                )
+            # it a list of strings costs a conversion per line, most of the load's time. The
+            # flags go as lists only when some line needs them (the common case: clean lines).
+            clean = all(valid) and not any(nul) and not any(reasons)
+            flags = "true, false, null" if clean else "unnest(?::boolean[]), unnest(?::boolean[]), unnest(?::varchar[])"
+            con.execute(
+                f"""
+                insert into raw.request_lines
+                select ?, ?, ? + generate_subscripts(l, 1), unnest(l), {flags}
+                from (select string_split(?, chr(10)) as l)
+                """,
+                [path.name, index, total - len(texts), *([] if clean else [valid, nul, reasons]), "\n".join(texts)],
+            )
             for column in batch:
                 column.clear()
 
@@ -405,20 +397,10 @@ def _view_parquet(con: duckdb.DuckDBPyConnection, raw_dir: Path, table: str, par
     """raw.<table> as a view over Parquet files read where they lie: a directory of 10^8 rows is not
     copied into the warehouse before staging reads it. Checks the columns (each part's footer),
     counts the rows (the footers) and checks the ids in one scan of their columns; returns the rows."""
-    columns = DIRECTORY_TABLES[table]
     for path in parts:
-        label = path.relative_to(raw_dir).as_posix()
-        try:
-            found = [row[0] for row in con.execute(
-                f"describe select * from read_parquet('{_sql_path(path)}')").fetchall()]
-        except duckdb.Error as exc:
-            raise DropError(f"{label} cannot be read: {_reason(exc)}") from None
-        missing = [c for c in columns if c not in found]
-        if missing:
-            raise DropError(f"{label} lacks column(s) {', '.join(missing)}")
+        _check_columns(con, f"read_parquet('{_sql_path(path)}')", path.relative_to(raw_dir).as_posix(), table)
     files = "[" + ", ".join(f"'{_sql_path(p)}'" for p in parts) + "]"
-    select_list = ", ".join(f'cast("{c}" as varchar) as "{c}"' for c in columns)
-    con.execute(f"create view raw.{table} as select {select_list} "
+    con.execute(f"create view raw.{table} as select {_as_text(table)} "
                 f"from read_parquet({files}, union_by_name = true)")
     labels = {str(p): p.relative_to(raw_dir).as_posix() for p in parts}
     try:
@@ -440,10 +422,25 @@ def _view_parquet(con: duckdb.DuckDBPyConnection, raw_dir: Path, table: str, par
     return rows
 
 
+def _check_columns(con: duckdb.DuckDBPyConnection, scan: str, label: str, table: str) -> None:
+    """The file `scan` reads can be read and has the table's columns, or DropError naming it."""
+    try:
+        found = [row[0] for row in con.execute(f"describe select * from {scan}").fetchall()]
+    except duckdb.Error as exc:
+        raise DropError(f"{label} cannot be read: {_reason(exc)}") from None
+    missing = [c for c in DIRECTORY_TABLES[table] if c not in found]
+    if missing:
+        raise DropError(f"{label} lacks column(s) {', '.join(missing)}")
+
+
+def _as_text(table: str) -> str:
+    """The select list of a directory table: its columns, each as text."""
+    return ", ".join(f'cast("{c}" as varchar) as "{c}"' for c in DIRECTORY_TABLES[table])
+
+
 def _load_part(con: duckdb.DuckDBPyConnection, raw_dir: Path, table: str, path: Path) -> None:
     """Append one directory file to raw.<table> and check its ids, naming it on error."""
     label = path.relative_to(raw_dir).as_posix()
-    columns = DIRECTORY_TABLES[table]
     is_parquet = path.name.endswith(".parquet")
     if is_parquet:
         scan = f"read_parquet('{_sql_path(path)}')"
@@ -453,18 +450,11 @@ def _load_part(con: duckdb.DuckDBPyConnection, raw_dir: Path, table: str, path: 
             "quote = '\"', escape = '\"', auto_detect = false, store_rejects = true, "
             f"columns = {_csv_columns(path, label)})"
         )
-    try:
-        found = [row[0] for row in con.execute(f"describe select * from {scan}").fetchall()]
-    except duckdb.Error as exc:
-        raise DropError(f"{label} cannot be read: {_reason(exc)}") from None
-    missing = [c for c in columns if c not in found]
-    if missing:
-        raise DropError(f"{label} lacks column(s) {', '.join(missing)}")
-    select_list = ", ".join(f'cast("{c}" as varchar) as "{c}"' for c in columns)
+    _check_columns(con, scan, label, table)
     # rows already in the table: this file's rows follow them in insertion order (the file's)
     before = con.execute(f"select count(*) from raw.{table}").fetchone()[0]
     try:
-        con.execute(f"insert into raw.{table} select {select_list} from {scan}")
+        con.execute(f"insert into raw.{table} select {_as_text(table)} from {scan}")
     except duckdb.Error as exc:
         raise DropError(f"{label} cannot be read: {_reason(exc)}") from None
     if not is_parquet:
