@@ -56,7 +56,7 @@ def test_failing_check_or_drift_keeps_last_report_and_export_and_says_why(tmp_pa
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 1
     last = result.stderr.strip().splitlines()[-1]
-    assert last.startswith("irr: run failed: irr_dbt_models: dbt: Failure in test expression_is_true_stg_directory__account_identifiers")
+    assert last.startswith("irr: run failed: irr_dbt_models: dbt: Failure in test directory_validity_times_are_timestamps")
     assert _digest(outputs) == before
 
     # the drift gate (same warehouse, to share the baseline run): a directory cut short but

@@ -6,8 +6,9 @@ identifiers as (
     select * from {{ ref('int_identifiers_links_followed') }} where is_valid
 ),
 
+-- only the directory rows the requests name, without reversed intervals
 directory as (
-    select * from {{ ref('stg_directory__account_identifiers') }} where is_interval_ordered
+    select * from {{ ref('int_directory_named') }}
 ),
 
 videos as (

@@ -1,4 +1,9 @@
 -- Directory rows: which account held which canonical email, phone or username, and when.
+-- A view, not a table: the directory is the input that grows (10^8 rows and more), and it is read
+-- where it lies, twice per run: once whole for its checks (int_directory_profile), once for the
+-- rows the requests name (int_directory_named). It is never written again.
+{{ config(materialized='view') }}
+
 with
 
 source as (

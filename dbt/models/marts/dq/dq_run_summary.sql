@@ -22,7 +22,7 @@ resolved as (
 ),
 
 directory as (
-    select * from {{ ref('stg_directory__account_identifiers') }}
+    select * from {{ ref('int_directory_profile') }}
 ),
 
 unresolved as (
@@ -67,8 +67,8 @@ rows as (
     union all
     select 'unresolved identifiers', kind, n from unresolved
     union all
-    select 'directory', 'rows with a reversed validity interval (ignored)', count(*)
-    from directory where not is_interval_ordered
+    select 'directory', 'rows with a reversed validity interval (ignored)', rows_with_reversed_interval
+    from directory
 )
 
 select section, item, value::bigint as value from rows

@@ -1,0 +1,40 @@
+-- The directory rows that the requests name: the rows for the canonical emails, phones and
+-- usernames (and the usernames in video URLs) that requests name, and the rows of the accounts
+-- that user ids name; a reversed interval was never valid (CONTRACT 1.3) and is left out.
+-- One scan of the directory with a semi-join on at most a few hundred thousand keys: what the
+-- resolution reads follows the requests, not the directory's size. This list of keys is the
+-- interface to a directory kept elsewhere (README, "At larger scale").
+with
+
+identifiers as (
+    select * from {{ ref('int_identifiers_links_followed') }} where is_valid
+),
+
+directory as (
+    select * from {{ ref('stg_directory__account_identifiers') }} where is_interval_ordered
+),
+
+-- every (type, value) the resolution may look up: a superset (a video's path username is looked
+-- up only when the video is unknown; int_identifiers_resolved decides)
+named_values as (
+    select distinct kind as identifier_type, canonical_value as identifier_value
+    from identifiers
+    where kind in ('email', 'phone', 'username')
+    union
+    select distinct 'username', path_username
+    from identifiers
+    where kind = 'video' and path_username is not null
+),
+
+named_user_ids as (
+    select distinct canonical_value as account_id from identifiers where kind = 'user_id'
+),
+
+final as (
+    select *
+    from directory
+    where (identifier_type, identifier_value) in (select * from named_values)
+        or account_id in (select * from named_user_ids)
+)
+
+select * from final
