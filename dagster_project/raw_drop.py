@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import hashlib
 import re
 import zlib
 from collections.abc import Iterator
@@ -247,26 +248,60 @@ def iter_batches(path: Path) -> Iterator[Columns]:
         raise UnreadableFile(f"not a readable gzip file ({exc})") from None
 
 
-def load_request_lines(con: duckdb.DuckDBPyConnection, raw_dir: Path) -> dict[str, int]:
-    """Replace raw.request_lines with every line of every request file; returns lines per file."""
+# Bumped whenever the way a file becomes lines changes (decoding, flags, limits): lines a run
+# stored with another reader are read again.
+READER_VERSION = 1
+
+
+def load_request_lines(con: duckdb.DuckDBPyConnection, raw_dir: Path,
+                       full: bool = False) -> dict[str, tuple[int, bool]]:
+    """Bring raw.request_lines up to date with every line of every request file; returns each
+    file's lines and whether it was read (False: loaded before, with the same bytes).
+
+    A file already loaded with the same bytes (its sha256, in raw.request_files) is not read
+    again: on a drop of many half-years, a run costs what its new and changed files cost. Lines
+    of files that changed or left the drop are replaced or removed, and every file's index
+    follows the drop's name order, as if all were read again. `full` reads every file again.
+    """
     con.execute("create schema if not exists raw")
+    # one row per file whose lines are in raw.request_lines, written after its lines: a run
+    # stopped half-way leaves no row for a file whose lines are incomplete
+    con.execute("create table if not exists raw.request_files "
+                "(file_name varchar, sha256 varchar, reader_version integer, lines bigint)")
+    if full:
+        con.execute("delete from raw.request_files")
+    con.execute("delete from raw.request_files where reader_version is distinct from ?", [READER_VERSION])
+    known = {name: (digest, lines) for name, digest, lines
+             in con.execute("select file_name, sha256, lines from raw.request_files").fetchall()}
+    # nothing to keep: a new table, rather than deleting every row of the old one
     con.execute(
-        """
-        create or replace table raw.request_lines (
+        f"""
+        create {'table if not exists' if known else 'or replace table'} raw.request_lines (
             file_name varchar, file_index integer, line_number bigint,
             line_text varchar, is_valid_utf8 boolean, has_nul_byte boolean,
             not_read_reason varchar
         )
         """
     )
-    counts: dict[str, int] = {}
-    for index, (path, skipped) in enumerate(request_entries(raw_dir), start=1):
-        reason = skipped
+    entries = request_entries(raw_dir)
+    names = [path.name for path, _ in entries]
+    # the lines of files that left the drop, and of files never recorded as complete
+    con.execute("delete from raw.request_files where file_name not in (select unnest(?::varchar[]))", [names])
+    con.execute("delete from raw.request_lines where file_name not in (select file_name from raw.request_files)")
+    counts: dict[str, tuple[int, bool]] = {}
+    for index, (path, skipped) in enumerate(entries, start=1):
+        digest = None if skipped else _sha256(path)
+        if digest is not None and known.get(path.name, (None,))[0] == digest:
+            counts[path.name] = (known[path.name][1], False)
+            continue
+        con.execute("delete from raw.request_files where file_name = ?", [path.name])
+        con.execute("delete from raw.request_lines where file_name = ?", [path.name])
+        reason, lines = skipped, 1
         if not reason:
             try:
-                counts[path.name] = _insert_lines(con, path, index)
+                lines = _insert_lines(con, path, index)
             except UnreadableFile as exc:
-                con.execute("delete from raw.request_lines where file_index = ?", [index])
+                con.execute("delete from raw.request_lines where file_name = ?", [path.name])
                 reason = f"unreadable file: {exc}"
         if reason:
             # one row (line 0) stands for the whole entry, so that it is counted and listed
@@ -274,8 +309,34 @@ def load_request_lines(con: duckdb.DuckDBPyConnection, raw_dir: Path) -> dict[st
                 "insert into raw.request_lines values (?, ?, 0, '', true, false, ?)",
                 [path.name, index, reason],
             )
-            counts[path.name] = 1
+            lines = 1
+        counts[path.name] = (lines, True)
+        if digest is not None:
+            con.execute("insert into raw.request_files values (?, ?, ?, ?)", [path.name, digest, READER_VERSION, lines])
+    # a file added or removed before others moves their place in the name order (the later file
+    # wins a tie of updated_at): the kept lines take their file's place in this drop
+    con.execute(
+        """
+        update raw.request_lines as l set file_index = f.file_index
+        from (select unnest(?::varchar[]) as file_name, unnest(?::integer[]) as file_index) as f
+        where l.file_name = f.file_name and l.file_index <> f.file_index
+        """,
+        [names, list(range(1, len(names) + 1))],
+    )
     return counts
+
+
+def _sha256(path: Path) -> str | None:
+    """The file's bytes as one digest (whether it is the file already loaded); None if they
+    cannot be read, and reading the file then says why."""
+    digest = hashlib.sha256()
+    try:
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(BLOCK_BYTES), b""):
+                digest.update(block)
+    except OSError:
+        return None
+    return digest.hexdigest()
 
 
 def _insert_lines(con: duckdb.DuckDBPyConnection, path: Path, index: int) -> int:

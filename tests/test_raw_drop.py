@@ -329,3 +329,69 @@ def test_a_directory_table_that_is_a_symbolic_link_is_not_followed(tmp_path, as_
     (directory / name).symlink_to(outside if as_folder else outside / "account_identifiers.csv")
     assert _load_error(tmp_path / "raw") == (f"directory/{name} is a symbolic link: "
                                              "a run never reads outside the drop")
+
+
+def _lines_of_a_fresh_load(raw: Path) -> list[tuple]:
+    with duckdb.connect() as con:
+        raw_drop.load_request_lines(con, raw)
+        return con.execute("select * from raw.request_lines order by all").fetchall()
+
+
+def _reload(con: duckdb.DuckDBPyConnection, raw: Path, **kwargs) -> tuple[list[str], list[tuple]]:
+    """Load again into `con`: the files read this time, and the lines it then holds."""
+    counts = raw_drop.load_request_lines(con, raw, **kwargs)
+    read = sorted(name for name, (_, was_read) in counts.items() if was_read)
+    return read, con.execute("select * from raw.request_lines order by all").fetchall()
+
+
+def test_a_file_loaded_before_with_the_same_bytes_is_not_read_again(tmp_path):
+    """Per-file fingerprints: a run reads only new and changed files, and then holds exactly the
+    lines (and file order) a load of the whole drop from nothing would."""
+    raw = tmp_path / "raw"
+    folder = raw / "requests"
+    folder.mkdir(parents=True)
+    (folder / "a.jsonl").write_text('{"a": 1}\n{"a": 2}\n')
+    (folder / "c.jsonl.gz").write_bytes(gzip.compress(b'{"c": 1}\n'))
+    (folder / "d.jsonl.gz").write_bytes(b"not gzip at all")
+    (folder / "e.jsonl").symlink_to(folder / "a.jsonl")
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
+        assert _reload(con, raw)[0] == ["a.jsonl", "c.jsonl.gz", "d.jsonl.gz", "e.jsonl"]
+        assert _reload(con, raw) == (["e.jsonl"], _lines_of_a_fresh_load(raw))  # the link is listed again
+
+        # a new file before c (c's index moves), c changed in place
+        (folder / "b.jsonl").write_text('{"b": 1}\n')
+        (folder / "c.jsonl.gz").write_bytes(gzip.compress(b'{"c": 2}\n{"c": 3}\n'))
+        assert _reload(con, raw) == (["b.jsonl", "c.jsonl.gz", "e.jsonl"], _lines_of_a_fresh_load(raw))
+
+        # a file removed: its lines go, the later files move up
+        (folder / "a.jsonl").unlink()
+        (folder / "e.jsonl").unlink()
+        assert _reload(con, raw) == ([], _lines_of_a_fresh_load(raw))
+
+        # --full-refresh, or another reader version, reads every file again
+        everything = ["b.jsonl", "c.jsonl.gz", "d.jsonl.gz"]
+        assert _reload(con, raw, full=True) == (everything, _lines_of_a_fresh_load(raw))
+        con.execute("update raw.request_files set reader_version = reader_version - 1")
+        assert _reload(con, raw)[0] == everything
+
+
+def test_a_load_stopped_half_way_reads_the_unfinished_file_again(tmp_path, monkeypatch):
+    raw = tmp_path / "raw"
+    folder = raw / "requests"
+    folder.mkdir(parents=True)
+    (folder / "a.jsonl").write_text('{"a": 1}\n')
+    (folder / "b.jsonl").write_text("".join(f'{{"b": {i}}}\n' for i in range(5)))
+    insert = raw_drop._insert_lines
+
+    def stopped(con, path, index):
+        if path.name == "b.jsonl":
+            con.execute("insert into raw.request_lines values ('b.jsonl', ?, 1, 'partial', true, false, null)", [index])
+            raise KeyboardInterrupt
+        return insert(con, path, index)
+
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
+        monkeypatch.setattr(raw_drop, "_insert_lines", stopped)
+        with pytest.raises(KeyboardInterrupt):
+            raw_drop.load_request_lines(con, raw)
+        monkeypatch.setattr(raw_drop, "_insert_lines", insert)
+        assert _reload(con, raw) == (["b.jsonl"], _lines_of_a_fresh_load(raw))

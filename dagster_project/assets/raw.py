@@ -2,21 +2,26 @@
 
 from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
 
+from dagster_project.assets.dbt import FULL_REFRESH_TAG
 from dagster_project.raw_drop import load_directory_table, load_request_lines
 from dagster_project.resources import IrrPaths
 
 
 @asset(key_prefix="raw", name="request_lines", group_name="raw", kinds={"duckdb"})
 def raw_request_lines(context: AssetExecutionContext, paths: IrrPaths) -> MaterializeResult:
-    """Every line of `requests/*.jsonl[.gz]`, with file name and line number, as text."""
+    """Every line of `requests/*.jsonl[.gz]`, with file name and line number, as text. A file
+    loaded before with the same bytes is not read again (`--full-refresh` reads every file)."""
+    full = context.run.tags.get(FULL_REFRESH_TAG) == "true"
     with paths.connect() as con:
-        per_file = load_request_lines(con, paths.raw_path)
-    table = "\n".join(f"| {name} | {count} |" for name, count in per_file.items())
+        per_file = load_request_lines(con, paths.raw_path, full=full)
+    table = "\n".join(f"| {name} | {lines} | {'read' if read else 'unchanged'} |"
+                      for name, (lines, read) in per_file.items())
     return MaterializeResult(
         metadata={
             "files": len(per_file),
-            "lines": sum(per_file.values()),
-            "lines_per_file": MetadataValue.md("| file | lines |\n|---|---|\n" + table),
+            "files_unchanged": sum(not read for _, read in per_file.values()),
+            "lines": sum(lines for lines, _ in per_file.values()),
+            "lines_per_file": MetadataValue.md("| file | lines | this run |\n|---|---|---|\n" + table),
         }
     )
 
