@@ -264,13 +264,18 @@ def load_request_lines(con: duckdb.DuckDBPyConnection, raw_dir: Path,
     follows the drop's name order, as if all were read again. `full` reads every file again.
     """
     con.execute("create schema if not exists raw")
-    # one row per file whose lines are in raw.request_lines, written after its lines: a run
-    # stopped half-way leaves no row for a file whose lines are incomplete
+    # one row per entry of requests/ whose lines are in raw.request_lines, written after them (a
+    # run stopped half-way leaves no row for a file whose lines are incomplete), with its place in
+    # the drop's name order and the sha256 of its bytes (NULL: not read, kept for no next run)
     con.execute("create table if not exists raw.request_files "
-                "(file_name varchar, sha256 varchar, reader_version integer, lines bigint)")
-    if full:
-        con.execute("delete from raw.request_files")
-    con.execute("delete from raw.request_files where reader_version is distinct from ?", [READER_VERSION])
+                "(file_name varchar, file_index integer, sha256 varchar, reader_version integer, lines bigint)")
+    entries = request_entries(raw_dir)
+    names = [path.name for path, _ in entries]
+    con.execute(
+        "delete from raw.request_files where ? or sha256 is null or reader_version is distinct from ? "
+        "or file_name not in (select unnest(?::varchar[]))",
+        [full, READER_VERSION, names],
+    )
     known = {name: (digest, lines) for name, digest, lines
              in con.execute("select file_name, sha256, lines from raw.request_files").fetchall()}
     # nothing to keep: a new table, rather than deleting every row of the old one
@@ -283,16 +288,14 @@ def load_request_lines(con: duckdb.DuckDBPyConnection, raw_dir: Path,
         )
         """
     )
-    entries = request_entries(raw_dir)
-    names = [path.name for path, _ in entries]
-    # the lines of files that left the drop, and of files never recorded as complete
-    con.execute("delete from raw.request_files where file_name not in (select unnest(?::varchar[]))", [names])
+    # the lines of files that left the drop, changed reader, or were never finished
     con.execute("delete from raw.request_lines where file_name not in (select file_name from raw.request_files)")
     counts: dict[str, tuple[int, bool]] = {}
     for index, (path, skipped) in enumerate(entries, start=1):
         digest = None if skipped else _sha256(path)
         if digest is not None and known.get(path.name, (None,))[0] == digest:
             counts[path.name] = (known[path.name][1], False)
+            con.execute("update raw.request_files set file_index = ? where file_name = ?", [index, path.name])
             continue
         con.execute("delete from raw.request_files where file_name = ?", [path.name])
         con.execute("delete from raw.request_lines where file_name = ?", [path.name])
@@ -311,17 +314,16 @@ def load_request_lines(con: duckdb.DuckDBPyConnection, raw_dir: Path,
             )
             lines = 1
         counts[path.name] = (lines, True)
-        if digest is not None:
-            con.execute("insert into raw.request_files values (?, ?, ?, ?)", [path.name, digest, READER_VERSION, lines])
+        con.execute("insert into raw.request_files values (?, ?, ?, ?, ?)",
+                    [path.name, index, digest, READER_VERSION, lines])
     # a file added or removed before others moves their place in the name order (the later file
     # wins a tie of updated_at): the kept lines take their file's place in this drop
     con.execute(
         """
         update raw.request_lines as l set file_index = f.file_index
-        from (select unnest(?::varchar[]) as file_name, unnest(?::integer[]) as file_index) as f
+        from raw.request_files as f
         where l.file_name = f.file_name and l.file_index <> f.file_index
-        """,
-        [names, list(range(1, len(names) + 1))],
+        """
     )
     return counts
 

@@ -288,3 +288,45 @@ def test_dbt_unit_tests_pass_on_their_fixed_rows(e2e, tmp_path):
     result = _dbt_by_hand(["test", "--select", "test_type:unit"], e2e / "warehouse" / "warehouse.duckdb", tmp_path)
     passed = [line for line in result.stdout.splitlines() if " PASS " in line and "::" in line]
     assert len(passed) == 5 and "ERROR=0" in result.stdout, result.stdout[-3000:]
+
+
+def test_request_lines_are_parsed_again_only_for_files_that_changed(e2e, tmp_path):
+    """stg_requests__lines_parsed is incremental by file (raw.request_files' sha256): a file loaded
+    from the same bytes keeps its parsed rows, a changed file is parsed again, a file gone leaves
+    no row, and the events are those of a build from nothing."""
+    import shutil
+
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copy(e2e / "warehouse" / "warehouse.duckdb", warehouse)
+    parsed = "staging.stg_requests__lines_parsed"
+    models = ["run", "--select", "stg_requests__lines_parsed", "stg_requests__events"]
+    with duckdb.connect(str(warehouse)) as con:
+        # a third file, parsed by the first build below, then gone from the drop
+        con.execute("insert into raw.request_lines select 'extra.jsonl', 3, line_number, line_text, is_valid_utf8, "
+                    "has_nul_byte, not_read_reason from raw.request_lines where file_name = '2024.jsonl'")
+        con.execute("insert into raw.request_files select 'extra.jsonl', 3, 'e', reader_version, lines "
+                    "from raw.request_files where file_name = '2024.jsonl'")
+    _dbt_by_hand(models, warehouse, tmp_path)
+    with duckdb.connect(str(warehouse)) as con:
+        assert con.execute(f"select count(*) from {parsed} where file_name = 'extra.jsonl'").fetchone()[0] > 0
+        # marks that only a new parse of the line removes
+        con.execute(f"update {parsed} set request_id_text = 'MARK' where line_number = 1")
+        con.execute("update raw.request_files set sha256 = 'changed' where file_name = '2024.jsonl'")
+        con.execute("delete from raw.request_lines where file_name = 'extra.jsonl'")
+        con.execute("delete from raw.request_files where file_name = 'extra.jsonl'")
+    _dbt_by_hand(models, warehouse, tmp_path)
+    with duckdb.connect(str(warehouse)) as con:
+        marked = con.execute(f"select file_name from {parsed} where request_id_text = 'MARK'").fetchall()
+        files = con.execute(f"select distinct file_name from {parsed} order by 1").fetchall()
+        con.execute(f"update {parsed} set request_id_text = null where request_id_text = 'MARK'")
+        con.execute("update staging.stg_requests__events set request_id = null "
+                    "where file_name = '2023.jsonl' and line_number = 1")
+        incremental = con.execute("select * from staging.stg_requests__events order by all").fetchall()
+    assert marked == [("2023.jsonl",)]  # kept unread; 2024.jsonl was parsed again
+    assert files == [("2023.jsonl",), ("2024.jsonl",)]
+
+    _dbt_by_hand([*models, "--full-refresh"], warehouse, tmp_path)
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("update staging.stg_requests__events set request_id = null "
+                    "where file_name = '2023.jsonl' and line_number = 1")
+        assert con.execute("select * from staging.stg_requests__events order by all").fetchall() == incremental

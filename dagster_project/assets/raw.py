@@ -1,22 +1,34 @@
 """Assets that load the raw drop into the warehouse's `raw` schema (the dbt sources)."""
 
-from dagster import AssetExecutionContext, MaterializeResult, MetadataValue, asset
+from collections.abc import Iterator
+
+from dagster import AssetExecutionContext, AssetSpec, MaterializeResult, MetadataValue, asset, multi_asset
 
 from dagster_project.assets.dbt import FULL_REFRESH_TAG
 from dagster_project.raw_drop import load_directory_table, load_request_lines
 from dagster_project.resources import IrrPaths
 
 
-@asset(key_prefix="raw", name="request_lines", group_name="raw", kinds={"duckdb"})
-def raw_request_lines(context: AssetExecutionContext, paths: IrrPaths) -> MaterializeResult:
-    """Every line of `requests/*.jsonl[.gz]`, with file name and line number, as text. A file
-    loaded before with the same bytes is not read again (`--full-refresh` reads every file)."""
+@multi_asset(
+    name="raw__request_lines",
+    specs=[
+        AssetSpec(["raw", "request_lines"], group_name="raw", kinds={"duckdb"},
+                  description="Every line of `requests/*.jsonl[.gz]`, with file name and line number, as text."),
+        AssetSpec(["raw", "request_files"], group_name="raw", kinds={"duckdb"},
+                  description="Each entry of `requests/` whose lines are loaded: its place in the name "
+                              "order and the sha256 of its bytes."),
+    ],
+)
+def raw_request_lines(context: AssetExecutionContext, paths: IrrPaths) -> Iterator[MaterializeResult]:
+    """Every line of `requests/*.jsonl[.gz]`, and which files they came from. A file loaded
+    before with the same bytes is not read again (`--full-refresh` reads every file)."""
     full = context.run.tags.get(FULL_REFRESH_TAG) == "true"
     with paths.connect() as con:
         per_file = load_request_lines(con, paths.raw_path, full=full)
     table = "\n".join(f"| {name} | {lines} | {'read' if read else 'unchanged'} |"
                       for name, (lines, read) in per_file.items())
-    return MaterializeResult(
+    yield MaterializeResult(
+        asset_key=["raw", "request_lines"],
         metadata={
             "files": len(per_file),
             "files_unchanged": sum(not read for _, read in per_file.values()),
@@ -24,6 +36,7 @@ def raw_request_lines(context: AssetExecutionContext, paths: IrrPaths) -> Materi
             "lines_per_file": MetadataValue.md("| file | lines | this run |\n|---|---|---|\n" + table),
         }
     )
+    yield MaterializeResult(asset_key=["raw", "request_files"], metadata={"files": len(per_file)})
 
 
 def _directory_asset(table: str, description: str):

@@ -2,8 +2,12 @@
 -- quarantined (NULL when it is an accepted request event).
 with
 
-lines as (
-    select * from {{ source('raw', 'request_lines') }}
+parsed as (
+    select * from {{ ref('stg_requests__lines_parsed') }}
+),
+
+files as (
+    select * from {{ source('raw', 'request_files') }}
 ),
 
 country_aliases as (
@@ -18,66 +22,10 @@ outcomes as (
     select * from {{ ref('outcomes') }}
 ),
 
-parsed as (
-    select
-        file_name,
-        file_index,
-        line_number,
-        is_valid_utf8,
-        has_nul_byte,
-        not_read_reason,
-        trim(line_text) = '' as is_blank,
-        json_valid(line_text) as is_json,
-        case when json_valid(line_text) then json_type(line_text::json) end as json_kind,
-        case when json_valid(line_text) and json_type(line_text::json) = 'OBJECT'
-            then line_text::json end as doc
-    from lines
-),
-
-keyed as (
-    select
-        *,
-        -- JSON parsers disagree on which value of a repeated key wins: such a line is refused
-        len(json_keys(doc)) <> len(list_distinct(json_keys(doc))) as has_duplicate_key
+fields as (
+    select parsed.*, files.file_index
     from parsed
-),
-
--- every field in one pass over the document (a path each would parse it again each time)
-extracted as (
-    select
-        *,
-        json_extract(doc, [
-            '$.request_id', '$.updated_at', '$.received_at', '$.country', '$.request_type',
-            '$.outcome', '$.legal_process', '$.agency', '$.nondisclosure_order', '$.identifiers'
-        ]) as v
-    from keyed
-),
-
-fields as materialized (
-    select
-        * exclude (v),
-        -- json_type is NULL for a missing key and 'NULL' for an explicit null
-        json_type(v[1]) as request_id_type,
-        json_type(v[2]) as updated_at_type,
-        json_type(v[3]) as received_at_type,
-        json_type(v[4]) as country_type,
-        json_type(v[5]) as request_type_type,
-        json_type(v[6]) as outcome_type,
-        json_type(v[7]) as legal_process_type,
-        json_type(v[8]) as agency_type,
-        json_type(v[9]) as nondisclosure_order_type,
-        json_type(v[10]) as identifiers_type,
-        v[1] ->> '$' as request_id_text,
-        trim(v[2] ->> '$') as updated_at_text,
-        trim(v[3] ->> '$') as received_at_text,
-        v[4] ->> '$' as country_raw,
-        v[5] ->> '$' as request_type_raw,
-        v[6] ->> '$' as outcome_raw,
-        v[10] as identifiers_json,
-        v[7] ->> '$' as legal_process_text,
-        v[8] ->> '$' as agency_text,
-        v[9] ->> '$' as nondisclosure_order_text
-    from extracted
+    left join files using (file_name)
 ),
 
 -- NFKC and invisible characters removed (irr_normalize_text, in Python), so full-width letters

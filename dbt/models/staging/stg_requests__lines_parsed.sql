@@ -1,0 +1,102 @@
+-- Each request line's JSON parsed once: the fields as JSON types and texts, nothing matched or
+-- judged yet (stg_requests__events does that, with the seeds and the run's clock).
+--
+-- Incremental by file: a file whose lines were parsed before, from the same bytes (its sha256 in
+-- raw.request_files), by the same reader and the same version of this model, keeps its rows; the
+-- pre-hook forgets every other file's rows, and the build parses the lines of the files it then
+-- lacks. So a run on a drop of many half-years parses only new and changed files; a change to
+-- this file (its checksum is in parse_key) or --full-refresh parses them all again.
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    -- a new version of this model forgets every row anyway (parse_key): its columns follow it
+    on_schema_change='sync_all_columns',
+    pre_hook="{{ forget_changed_request_files() }}",
+) }}
+
+with
+
+files as (
+    select
+        file_name,
+        sha256 || ':' || reader_version || ':{{ model.checksum.checksum }}' as parse_key
+    from {{ source('raw', 'request_files') }}
+),
+
+lines as (
+    select lines.*, files.parse_key
+    from {{ source('raw', 'request_lines') }} as lines
+    left join files using (file_name)
+    {% if is_incremental() %}
+    -- the files whose rows the pre-hook kept are up to date
+    where lines.file_name not in (select distinct file_name from {{ this }})
+    {% endif %}
+),
+
+parsed as (
+    select
+        file_name,
+        parse_key,
+        line_number,
+        is_valid_utf8,
+        has_nul_byte,
+        not_read_reason,
+        trim(line_text) = '' as is_blank,
+        json_valid(line_text) as is_json,
+        case when json_valid(line_text) then json_type(line_text::json) end as json_kind,
+        case when json_valid(line_text) and json_type(line_text::json) = 'OBJECT'
+            then line_text::json end as doc
+    from lines
+),
+
+keyed as (
+    select
+        *,
+        -- JSON parsers disagree on which value of a repeated key wins: such a line is refused
+        len(json_keys(doc)) <> len(list_distinct(json_keys(doc))) as has_duplicate_key
+    from parsed
+),
+
+-- every field in one pass over the document (a path each would parse it again each time)
+extracted as (
+    select
+        *,
+        json_extract(doc, [
+            '$.request_id', '$.updated_at', '$.received_at', '$.country', '$.request_type',
+            '$.outcome', '$.legal_process', '$.agency', '$.nondisclosure_order', '$.identifiers'
+        ]) as v
+    from keyed
+),
+
+fields as materialized (
+    select
+        * exclude (v),
+        -- json_type is NULL for a missing key and 'NULL' for an explicit null
+        json_type(v[1]) as request_id_type,
+        json_type(v[2]) as updated_at_type,
+        json_type(v[3]) as received_at_type,
+        json_type(v[4]) as country_type,
+        json_type(v[5]) as request_type_type,
+        json_type(v[6]) as outcome_type,
+        json_type(v[7]) as legal_process_type,
+        json_type(v[8]) as agency_type,
+        json_type(v[9]) as nondisclosure_order_type,
+        json_type(v[10]) as identifiers_type,
+        v[1] ->> '$' as request_id_text,
+        trim(v[2] ->> '$') as updated_at_text,
+        trim(v[3] ->> '$') as received_at_text,
+        v[4] ->> '$' as country_raw,
+        v[5] ->> '$' as request_type_raw,
+        v[6] ->> '$' as outcome_raw,
+        v[10] as identifiers_json,
+        v[7] ->> '$' as legal_process_text,
+        v[8] ->> '$' as agency_text,
+        v[9] ->> '$' as nondisclosure_order_text
+    from extracted
+),
+
+final as (
+    select * exclude (doc) from fields
+)
+
+select * from final
