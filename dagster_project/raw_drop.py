@@ -267,6 +267,12 @@ def load_request_lines(con: duckdb.DuckDBPyConnection, raw_dir: Path,
     # one row per entry of requests/ whose lines are in raw.request_lines, written after them (a
     # run stopped half-way leaves no row for a file whose lines are incomplete), with its place in
     # the drop's name order and the sha256 of its bytes (NULL: not read, kept for no next run)
+    columns = ["file_name", "file_index", "sha256", "reader_version", "lines"]
+    found = [row[0] for row in con.execute(
+        "select column_name from information_schema.columns where table_schema = 'raw' "
+        "and table_name = 'request_files' order by ordinal_position").fetchall()]
+    if found and found != columns:  # made by another version: nothing in it can be trusted
+        con.execute("drop table raw.request_files")
     con.execute("create table if not exists raw.request_files "
                 "(file_name varchar, file_index integer, sha256 varchar, reader_version integer, lines bigint)")
     entries = request_entries(raw_dir)

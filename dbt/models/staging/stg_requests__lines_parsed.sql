@@ -2,14 +2,14 @@
 -- judged yet (stg_requests__events does that, with the seeds and the run's clock).
 --
 -- Incremental by file: a file whose lines were parsed before, from the same bytes (its sha256 in
--- raw.request_files), by the same reader and the same version of this model, keeps its rows; the
+-- raw.request_files), by the same reader, version of this model and DuckDB, keeps its rows; the
 -- pre-hook forgets every other file's rows, and the build parses the lines of the files it then
 -- lacks. So a run on a drop of many half-years parses only new and changed files; a change to
--- this file (its checksum is in parse_key) or --full-refresh parses them all again.
+-- this file (its checksum is in parse_key) or --full-refresh parses them all again, and as every
+-- row is then forgotten, the table's columns follow the model's (sync_all_columns).
 {{ config(
     materialized='incremental',
     incremental_strategy='append',
-    -- a new version of this model forgets every row anyway (parse_key): its columns follow it
     on_schema_change='sync_all_columns',
     pre_hook="{{ forget_changed_request_files() }}",
 ) }}
@@ -19,8 +19,8 @@ with
 files as (
     select
         file_name,
-        sha256 || ':' || reader_version || ':{{ model.checksum.checksum }}' as parse_key
-    from {{ source('raw', 'request_files') }}
+        {{ parse_key('files') }} as parse_key
+    from {{ source('raw', 'request_files') }} as files
 ),
 
 lines as (
