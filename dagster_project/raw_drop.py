@@ -303,8 +303,9 @@ def load_request_lines(con: duckdb.DuckDBPyConnection, raw_dir: Path,
             counts[path.name] = (known[path.name][1], False)
             con.execute("update raw.request_files set file_index = ? where file_name = ?", [index, path.name])
             continue
-        con.execute("delete from raw.request_files where file_name = ?", [path.name])
-        con.execute("delete from raw.request_lines where file_name = ?", [path.name])
+        if path.name in known:  # changed: its old lines go (a file not known has none left)
+            con.execute("delete from raw.request_files where file_name = ?", [path.name])
+            con.execute("delete from raw.request_lines where file_name = ?", [path.name])
         reason, lines = skipped, 1
         if not reason:
             try:
