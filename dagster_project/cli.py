@@ -123,7 +123,7 @@ def _step_line(step: str, mats: list[tuple[str, dict]], checks: tuple[int, int])
     if step == "raw__request_lines":
         unchanged = int(meta.get("files_unchanged") or 0)
         return "request files", (f"{_plural(int(meta.get('lines', 0)), 'line')} in {_plural(int(meta.get('files', 0)), 'file')}"
-                                 + (f" ({unchanged:,} unchanged, not read again)" if unchanged else ""))
+                                 + (f" ({unchanged:,} unchanged)" if unchanged else ""))
     if step.startswith("raw__"):
         return "directory", f"{step[5:].replace('_', ' ')}: {_plural(int(meta.get('rows', 0)), 'row')}"
     if step in ("irr_dbt_models", "irr_dbt_period_models"):

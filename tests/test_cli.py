@@ -47,6 +47,10 @@ def test_run_twice_gives_byte_identical_export_equal_tables_and_no_new_version(d
     assert second.returncode == 0, second.stderr[-2000:]
     for period, data in exports.items():
         assert (tmp_path / "one" / "ex" / period / "information_requests.csv").read_bytes() == data
+    # the request files were loaded and parsed by the first run: not read again
+    files = re.search(r"^  request files +[\d,]+ lines in (\d+) files? \((\d+) unchanged\) ", second.stdout, re.M)
+    assert files and files.group(1) == files.group(2), second.stdout
+    assert "unchanged" not in next(line for line in first.stdout.splitlines() if line.startswith("  request files"))
     # the same figures: the pages are not drawn again (the files carried over into the new publication)
     assert re.search(r"^  html +0 pages \(2 unchanged\) and the index ", second.stdout, re.M), second.stdout
     assert {p: (tmp_path / "one" / "ex" / p / "report.html").stat().st_ino for p in pages} == pages

@@ -375,23 +375,27 @@ def test_a_file_loaded_before_with_the_same_bytes_is_not_read_again(tmp_path):
         assert _reload(con, raw)[0] == everything
 
 
-def test_a_load_stopped_half_way_reads_the_unfinished_file_again(tmp_path, monkeypatch):
+def test_a_load_stopped_half_way_changes_nothing(tmp_path, monkeypatch):
+    """The load is one transaction: stopped while reading a changed file, the lines stay those
+    of the last load, and the next load reads only that file."""
     raw = tmp_path / "raw"
     folder = raw / "requests"
     folder.mkdir(parents=True)
     (folder / "a.jsonl").write_text('{"a": 1}\n')
-    (folder / "b.jsonl").write_text("".join(f'{{"b": {i}}}\n' for i in range(5)))
+    (folder / "b.jsonl").write_text('{"b": 0}\n')
     insert = raw_drop._insert_lines
 
     def stopped(con, path, index):
-        if path.name == "b.jsonl":
-            con.execute("insert into raw.request_lines values ('b.jsonl', ?, 1, 'partial', true, false, null)", [index])
-            raise KeyboardInterrupt
-        return insert(con, path, index)
+        insert(con, path, index)
+        raise KeyboardInterrupt
 
     with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
+        _reload(con, raw)
+        before = con.execute("select * from raw.request_lines order by all").fetchall()
+        (folder / "b.jsonl").write_text("".join(f'{{"b": {i}}}\n' for i in range(5)))
         monkeypatch.setattr(raw_drop, "_insert_lines", stopped)
         with pytest.raises(KeyboardInterrupt):
             raw_drop.load_request_lines(con, raw)
+        assert con.execute("select * from raw.request_lines order by all").fetchall() == before
         monkeypatch.setattr(raw_drop, "_insert_lines", insert)
         assert _reload(con, raw) == (["b.jsonl"], _lines_of_a_fresh_load(raw))

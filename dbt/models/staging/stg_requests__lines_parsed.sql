@@ -68,7 +68,7 @@ extracted as (
     from keyed
 ),
 
-fields as materialized (
+fields as (
     select
         * exclude (v),
         -- json_type is NULL for a missing key and 'NULL' for an explicit null
