@@ -58,6 +58,10 @@ def test_failing_check_or_drift_keeps_last_report_and_export_and_says_why(tmp_pa
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("irr: run failed: irr_dbt_models: dbt: Failure in test directory_validity_times_are_timestamps")
     assert _digest(outputs) == before
+    # nothing is resolved from a directory that failed its checks
+    log = max((tmp_path / "warehouse" / "logs").glob("irr-run-*.log")).read_text()
+    assert "SKIP relation intermediate.int_directory_named" in log
+    assert "SKIP relation intermediate.int_identifiers_resolved" in log
 
     # the drift gate (same warehouse, to share the baseline run): a directory cut short but
     # well-formed, only one account left, so most identifiers stop resolving

@@ -76,7 +76,11 @@ def test_every_asset_is_in_the_ui(graph):
 @pytest.mark.parametrize(
     ("asset", "upstream"),
     [
-        (("staging", "stg_requests__events"), ("raw", "request_lines")),
+        (("staging", "stg_requests__lines_parsed"), ("raw", "request_lines")),
+        (("staging", "stg_requests__lines_parsed"), ("raw", "request_files")),
+        (("staging", "stg_requests__events"), ("staging", "stg_requests__lines_parsed")),
+        (("intermediate", "int_directory_named"), ("staging", "stg_directory__account_identifiers")),
+        (("intermediate", "int_directory_named"), ("intermediate", "int_directory_profile")),
         (("staging", "stg_directory__account_identifiers"), ("raw", "account_identifiers")),
         (("staging", "stg_directory__videos"), ("raw", "videos")),
         (("staging", "stg_directory__short_links"), ("raw", "short_links")),

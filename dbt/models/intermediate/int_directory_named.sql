@@ -4,6 +4,9 @@
 -- One scan of the directory with a semi-join on at most a few hundred thousand keys: what the
 -- resolution reads follows the requests, not the directory's size. This list of keys is the
 -- interface to a directory kept elsewhere (README, "At larger scale").
+-- Built after the whole directory's checks (int_directory_profile's tests): a directory that
+-- fails them resolves nothing, and nothing downstream is rebuilt from it.
+-- depends_on: {{ ref('int_directory_profile') }}
 with
 
 identifiers as (

@@ -1,7 +1,9 @@
 -- Directory rows: which account held which canonical email, phone or username, and when.
 -- A view, not a table: the directory is the input that grows (10^8 rows and more), and it is read
 -- where it lies, twice per run: once whole for its checks (int_directory_profile), once for the
--- rows the requests name (int_directory_named). It is never written again.
+-- rows the requests name (int_directory_named). It is never written again. As a view it parses
+-- the times when it is queried, in the session's TimeZone for a time written without an offset:
+-- every run's session is UTC (dbt_plugin.py); a query by hand should `set TimeZone = 'UTC'` too.
 {{ config(materialized='view') }}
 
 with
