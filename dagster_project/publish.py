@@ -14,6 +14,8 @@ from pathlib import Path
 
 import duckdb
 
+from dagster_project.raw_drop import file_blocks
+
 # The drift gate: how far (relative) the share of identifiers that resolve, or the accounts
 # specified per request, may move from the last published version before a run stops.
 DEFAULT_DRIFT_THRESHOLD = 0.3
@@ -49,9 +51,8 @@ def input_fingerprint(raw_dir: Path) -> str:
     digest = hashlib.sha256()
     for path in sorted(p for p in raw_dir.rglob("*") if p.is_file()):
         digest.update(str(path.relative_to(raw_dir)).encode("utf-8") + b"\0")
-        with path.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
+        for block in file_blocks(path):
+            digest.update(block)
         digest.update(b"\0")
     return digest.hexdigest()
 

@@ -280,14 +280,15 @@ def _load_request_lines(con: duckdb.DuckDBPyConnection, raw_dir: Path, full: boo
     con.execute("create schema if not exists raw")
     # one row per entry of requests/ whose lines are in raw.request_lines, with its place in the
     # drop's name order and the sha256 of its bytes (NULL: not read, so read again next run)
-    columns = ["file_name", "file_index", "sha256", "reader_version", "lines"]
+    columns = {"file_name": "varchar", "file_index": "integer", "sha256": "varchar",
+               "reader_version": "integer", "lines": "bigint"}
     found = [row[0] for row in con.execute(
         "select column_name from information_schema.columns where table_schema = 'raw' "
         "and table_name = 'request_files' order by ordinal_position").fetchall()]
-    if found and found != columns:  # made by another version: nothing in it can be trusted
+    if found and found != list(columns):  # made by another version: nothing in it can be trusted
         con.execute("drop table raw.request_files")
-    con.execute("create table if not exists raw.request_files "
-                "(file_name varchar, file_index integer, sha256 varchar, reader_version integer, lines bigint)")
+    con.execute(f"create table if not exists raw.request_files "
+                f"({', '.join(f'{name} {kind}' for name, kind in columns.items())})")
     entries = request_entries(raw_dir)
     names = [path.name for path, _ in entries]
     con.execute(
@@ -314,7 +315,6 @@ def _load_request_lines(con: duckdb.DuckDBPyConnection, raw_dir: Path, full: boo
         digest = None if skipped else _sha256(path)
         if digest is not None and known.get(path.name, (None,))[0] == digest:
             counts[path.name] = (known[path.name][1], False)
-            con.execute("update raw.request_files set file_index = ? where file_name = ?", [index, path.name])
             continue
         if path.name in known:  # changed: its old lines go (a file not known has none left)
             con.execute("delete from raw.request_files where file_name = ?", [path.name])
@@ -337,7 +337,15 @@ def _load_request_lines(con: duckdb.DuckDBPyConnection, raw_dir: Path, full: boo
         con.execute("insert into raw.request_files values (?, ?, ?, ?, ?)",
                     [path.name, index, digest, READER_VERSION, lines])
     # a file added or removed before others moves their place in the name order (the later file
-    # wins a tie of updated_at): the kept lines take their file's place in this drop
+    # wins a tie of updated_at): the kept files, and their lines, take their place in this drop
+    con.execute(
+        """
+        update raw.request_files as f set file_index = n.file_index
+        from (select unnest(?::varchar[]) as file_name, unnest(?::integer[]) as file_index) as n
+        where f.file_name = n.file_name and f.file_index <> n.file_index
+        """,
+        [names, list(range(1, len(names) + 1))],
+    )
     con.execute(
         """
         update raw.request_lines as l set file_index = f.file_index
@@ -348,14 +356,19 @@ def _load_request_lines(con: duckdb.DuckDBPyConnection, raw_dir: Path, full: boo
     return counts
 
 
+def file_blocks(path: Path) -> Iterator[bytes]:
+    """The file's bytes, BLOCK_BYTES at a time (to hash a file without holding it whole)."""
+    with path.open("rb") as handle:
+        yield from iter(lambda: handle.read(BLOCK_BYTES), b"")
+
+
 def _sha256(path: Path) -> str | None:
     """The file's bytes as one digest (whether it is the file already loaded); None if they
     cannot be read, and reading the file then says why."""
     digest = hashlib.sha256()
     try:
-        with path.open("rb") as handle:
-            for block in iter(lambda: handle.read(BLOCK_BYTES), b""):
-                digest.update(block)
+        for block in file_blocks(path):
+            digest.update(block)
     except OSError:
         return None
     return digest.hexdigest()
