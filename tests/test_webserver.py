@@ -82,6 +82,7 @@ def test_every_asset_is_in_the_ui(graph):
         (("intermediate", "int_directory_named"), ("staging", "stg_directory__account_identifiers")),
         (("intermediate", "int_directory_named"), ("intermediate", "int_directory_profile")),
         (("staging", "stg_directory__account_identifiers"), ("raw", "account_identifiers")),
+        (("intermediate", "int_directory_profile"), ("raw", "account_identifiers")),
         (("staging", "stg_directory__videos"), ("raw", "videos")),
         (("staging", "stg_directory__short_links"), ("raw", "short_links")),
         (("reporting", "information_requests"), ("intermediate", "int_requests_counted")),

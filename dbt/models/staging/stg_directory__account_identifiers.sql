@@ -1,7 +1,8 @@
 -- Directory rows: which account held which canonical email, phone or username, and when.
 -- A view, not a table: the directory is the input that grows (10^8 rows and more), and it is read
--- where it lies, twice per run: once whole for its checks (int_directory_profile), once for the
--- rows the requests name (int_directory_named). It is never written again. As a view it parses
+-- where it lies, twice per run: once whole for its checks (int_directory_profile, which reads the
+-- raw rows with this view's macros), once for the rows the requests name (int_directory_named).
+-- It is never written again. As a view it parses
 -- the times when it is queried, in the session's TimeZone for a time written without an offset:
 -- every run's session is UTC (dbt_plugin.py); a query by hand should `set TimeZone = 'UTC'` too.
 {{ config(materialized='view') }}
@@ -18,14 +19,14 @@ renamed as (
         trim(account_id) as account_id,
 
         -- identifier (already canonical in the directory)
-        lower(trim(identifier_type)) as identifier_type,
+        {{ directory_type('identifier_type') }} as identifier_type,
         trim(identifier_value) as identifier_value,
 
         -- validity interval [valid_from, valid_to), NULL = open-ended, UTC
-        nullif(trim(valid_from), '') as valid_from_text,
-        nullif(trim(valid_to), '') as valid_to_text,
-        try_cast(nullif(trim(valid_from), '') as timestamptz) at time zone 'UTC' as valid_from,
-        try_cast(nullif(trim(valid_to), '') as timestamptz) at time zone 'UTC' as valid_to
+        {{ directory_time_text('valid_from') }} as valid_from_text,
+        {{ directory_time_text('valid_to') }} as valid_to_text,
+        {{ directory_time('valid_from') }} as valid_from,
+        {{ directory_time('valid_to') }} as valid_to
     from source
 ),
 
@@ -41,7 +42,7 @@ final as (
         valid_from_text,
         valid_to_text,
         -- a reversed interval is never valid; it is kept for the data-quality account
-        coalesce(valid_to > valid_from, true) as is_interval_ordered
+        {{ directory_interval_ordered('valid_from', 'valid_to') }} as is_interval_ordered
     from renamed
 )
 
