@@ -8,6 +8,11 @@
 -- found by label propagation: every vertex repeatedly takes the smallest label of its
 -- neighbours until nothing changes. `using key` keeps one row per vertex, so the work
 -- grows with the edges, not with the square of a component's size.
+--
+-- Only a request in which one account links two identifier nodes needs the propagation (at 3 M
+-- requests, 1.2 M of 2.9 M). In every other request a node's component is the node and its
+-- own accounts, and its label is their smallest vertex: the smallest account ('a:' sorts
+-- before 'n:'), or the node itself when it resolved to none.
 with recursive
 
 resolved as (
@@ -31,16 +36,25 @@ node_accounts as (
     where account_id is not null
 ),
 
+linked as (
+    select distinct request_id
+    from node_accounts
+    group by request_id, account_vertex
+    having count(*) > 1
+),
+
 vertices as (
-    select request_id, vertex from nodes
+    select request_id, vertex from nodes semi join linked using (request_id)
     union
-    select request_id, account_vertex from node_accounts
+    select request_id, account_vertex from node_accounts semi join linked using (request_id)
 ),
 
 links as (
-    select request_id, node_vertex as from_vertex, account_vertex as to_vertex from node_accounts
+    select request_id, node_vertex as from_vertex, account_vertex as to_vertex
+    from node_accounts semi join linked using (request_id)
     union all
-    select request_id, account_vertex, node_vertex from node_accounts
+    select request_id, account_vertex, node_vertex
+    from node_accounts semi join linked using (request_id)
 ),
 
 components (request_id, vertex, label) using key (request_id, vertex) as (
@@ -58,6 +72,19 @@ components (request_id, vertex, label) using key (request_id, vertex) as (
     group by links.request_id, links.to_vertex
 ),
 
+unlinked as (
+    select
+        nodes.request_id,
+        nodes.vertex,
+        coalesce(min(node_accounts.account_vertex), nodes.vertex) as label
+    from nodes
+    anti join linked using (request_id)
+    left join node_accounts
+        on node_accounts.request_id = nodes.request_id
+        and node_accounts.node_vertex = nodes.vertex
+    group by nodes.request_id, nodes.vertex
+),
+
 final as (
     select
         request_id,
@@ -65,6 +92,8 @@ final as (
         label as group_key
     from components
     where vertex like 'n:%'
+    union all
+    select request_id, substr(vertex, 3), label from unlinked
 )
 
 select * from final
