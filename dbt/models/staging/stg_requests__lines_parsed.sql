@@ -51,10 +51,11 @@ parsed as (
 
 keyed as (
     select
-        *,
+        * exclude (doc_keys),
         -- JSON parsers disagree on which value of a repeated key wins: such a line is refused
-        len(json_keys(doc)) <> len(list_distinct(json_keys(doc))) as has_duplicate_key
-    from parsed
+        len(doc_keys) <> len(list_distinct(doc_keys)) as has_duplicate_key
+    -- the keys listed once (named twice, they were listed twice: 40.4 s to 36.7 s at 4 M lines)
+    from (select *, json_keys(doc) as doc_keys from parsed)
 ),
 
 -- every field in one pass over the document (a path each would parse it again each time)
