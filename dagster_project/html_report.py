@@ -11,29 +11,38 @@ import hashlib
 import html
 import io
 import re
-from importlib import resources
+from importlib import metadata, resources
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
-import matplotlib
 
-matplotlib.use("svg")
-import matplotlib.pyplot as plt  # noqa: E402
+from dagster_project.disclosure import COMPLEMENT, DERIVED, SMALL, Protector, Withheld, agency_rows
+from dagster_project.partitions import period_value
+from dagster_project.publication import write_file
+from dagster_project.report_shape import html_columns
+from dagster_project.resources import dict_rows
 
-from dagster_project.disclosure import COMPLEMENT, DERIVED, SMALL, Protector, Withheld, agency_rows  # noqa: E402
-from dagster_project.partitions import period_value  # noqa: E402
-from dagster_project.publication import write_file  # noqa: E402
-from dagster_project.report_shape import html_columns  # noqa: E402
-from dagster_project.resources import dict_rows  # noqa: E402
 
-plt.rcParams.update({
-    "svg.fonttype": "none",      # text stays text: smaller, selectable, readable by screen readers
-    "svg.hashsalt": "irr",       # stable element ids: the same figures give the same bytes
-    "font.size": 9,
-    "axes.spines.top": False,
-    "axes.spines.right": False,
-})
+@functools.cache
+def _pyplot():
+    """matplotlib, imported when a page is drawn (about 1 s): a run whose pages are unchanged, and
+    every process that only loads the definitions, never imports it."""
+    import matplotlib
+
+    matplotlib.use("svg")
+    import matplotlib.pyplot as plt
+
+    plt.rcParams.update({
+        "svg.fonttype": "none",      # text stays text: smaller, selectable, readable by screen readers
+        "svg.hashsalt": "irr",       # stable element ids: the same figures give the same bytes
+        "font.size": 9,
+        "axes.spines.top": False,
+        "axes.spines.right": False,
+    })
+    return plt
+
+
 COLORS = {"legal": "#1f5f8b", "emergency": "#d1495b", "preservation": "#8d99ae"}
 # the outcomes of contract 1.1, in the order of the stacked bars, and their colours
 OUTCOME_COLORS = {"disclosed": "#1f5f8b", "not_disclosed": "#7fa7c9", "rejected": "#d1495b",
@@ -129,7 +138,7 @@ def country_terms() -> dict[str, list[str]]:
 def _svg(fig) -> str:
     buffer = io.StringIO()
     fig.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None, "Creator": None})
-    plt.close(fig)
+    _pyplot().close(fig)
     text = buffer.getvalue()
     return text[text.index("<svg"):]  # drop the XML prolog and doctype: inline SVG
 
@@ -148,7 +157,7 @@ def chart_top_countries(rows: list[dict]) -> str:
     # countries whose total is shown; a withheld type is drawn as the grey rest of the total
     shown = [r for r in rows if _num(r["total_requests"]) is not None]
     top = sorted(shown, key=lambda r: (-r["total_requests"], r["country_name"]))[:TOP_COUNTRIES][::-1]
-    fig, ax = plt.subplots(figsize=(7, 0.32 * len(top) + 1))
+    fig, ax = _pyplot().subplots(figsize=(7, 0.32 * len(top) + 1))
     left = [0] * len(top)
     for kind in ("legal", "emergency", "preservation"):
         values = [_num(r[f"{kind}_requests"]) or 0 for r in top]
@@ -177,7 +186,7 @@ def chart_rates(rows: list[dict], kind: str) -> str:
                 "in this period: some are withheld to protect small counts."
                 if withheld else f"No country made {MIN_REQUESTS_FOR_RATE} or more {kind} requests in this period.")
         return f'<figure class="chart"><h3>{html.escape(title)}</h3><p>{said}</p></figure>'
-    fig, ax = plt.subplots(figsize=(7, 0.28 * len(eligible) + 1))
+    fig, ax = _pyplot().subplots(figsize=(7, 0.28 * len(eligible) + 1))
     ax.barh([r["country_name"] for r in eligible], [100 * r[f"{kind}_disclosure_rate"] for r in eligible],
             color=COLORS[kind])
     ax.set_xlim(0, 100)
@@ -190,7 +199,7 @@ def chart_rates(rows: list[dict], kind: str) -> str:
 
 def chart_periods(global_rows: list[dict]) -> str:
     periods = [r["period"] for r in global_rows]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3))
+    fig, (left, right) = _pyplot().subplots(1, 2, figsize=(9, 3))
     width = 0.27
     for i, kind in enumerate(("legal", "emergency", "preservation")):
         left.bar([p + (i - 1) * width for p in range(len(periods))],
@@ -217,7 +226,7 @@ def chart_outcomes(rows: list[dict]) -> str:
     """One 100 % bar per request type, split by outcome (shares of all the type's requests)."""
     types = [t for t in ("legal", "emergency", "preservation") if any(r["request_type"] == t for r in rows)]
     share = {(r["request_type"], r["outcome"]): r for r in rows}
-    fig, ax = plt.subplots(figsize=(7, 0.5 * len(types) + 1.2))
+    fig, ax = _pyplot().subplots(figsize=(7, 0.5 * len(types) + 1.2))
     left = [0.0] * len(types)
     for outcome, color in OUTCOME_COLORS.items():
         values = [100 * (_num((share.get((t, outcome)) or {}).get("share_of_requests")) or 0.0) for t in types]
@@ -426,7 +435,7 @@ def _code_digest() -> str:
     digest = hashlib.sha256()
     for module in (__file__, disclosure.__file__):
         digest.update(Path(module).read_bytes())
-    digest.update(matplotlib.__version__.encode())
+    digest.update(metadata.version("matplotlib").encode())
     return digest.hexdigest()
 
 
