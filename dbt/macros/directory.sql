@@ -15,7 +15,12 @@ nullif(trim({{ column }}), '')
 {#- A validity time as a UTC timestamp: NULL when empty or not a timestamp (a time without an
     offset is in the session's TimeZone, UTC in every run: dbt_plugin.py). -#}
 {% macro directory_time(column) -%}
-try_cast({{ directory_time_text(column) }} as timestamptz) at time zone 'UTC'
+{{ directory_time_of_text(directory_time_text(column)) }}
+{%- endmacro %}
+
+{#- The same, from the time as written (directory_time_text). -#}
+{% macro directory_time_of_text(text) -%}
+try_cast({{ text }} as timestamptz) at time zone 'UTC'
 {%- endmacro %}
 
 {#- Whether a row's validity interval is ordered (or open on a side): from its parsed times. -#}

@@ -13,8 +13,12 @@ identifiers as (
     select * from {{ ref('int_identifiers_links_followed') }} where is_valid
 ),
 
+-- the columns the semi-join needs, and the times as written: they are parsed for the rows that
+-- match, not for every row of the directory (at 100 M rows, parsing them all cost more than the
+-- match itself)
 directory as (
-    select * from {{ ref('stg_directory__account_identifiers') }} where is_interval_ordered
+    select account_id, identifier_type, identifier_value, valid_from_text, valid_to_text
+    from {{ ref('stg_directory__account_identifiers') }}
 ),
 
 -- every (type, value) the resolution may look up: a superset (a video's path username is looked
@@ -33,11 +37,30 @@ named_user_ids as (
     select distinct canonical_value as account_id from identifiers where kind = 'user_id'
 ),
 
-final as (
+-- materialized: else DuckDB pushes the interval filter below the match, into the scan
+matched as materialized (
     select *
     from directory
     where (identifier_type, identifier_value) in (select * from named_values)
         or account_id in (select * from named_user_ids)
+),
+
+timed as (
+    select
+        account_id,
+        identifier_type,
+        identifier_value,
+        {{ directory_time_of_text('valid_from_text') }} as valid_from,
+        {{ directory_time_of_text('valid_to_text') }} as valid_to,
+        valid_from_text,
+        valid_to_text
+    from matched
+),
+
+final as (
+    select *, true as is_interval_ordered
+    from timed
+    where {{ directory_interval_ordered('valid_from', 'valid_to') }}
 )
 
 select * from final

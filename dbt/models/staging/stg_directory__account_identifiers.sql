@@ -15,8 +15,8 @@ source as (
 
 renamed as (
     select
-        -- ids
-        trim(account_id) as account_id,
+        -- ids: the raw load let only strings of digits through (raw_drop.py), nothing to trim
+        account_id,
 
         -- identifier (already canonical in the directory)
         {{ directory_type('identifier_type') }} as identifier_type,
