@@ -284,8 +284,8 @@ def test_quarantined_line_is_counted(e2e):
 
 def test_dbt_unit_tests_pass_on_their_fixed_rows(e2e, tmp_path):
     """The dbt `unit_tests:` (classification of CONTRACT 1.2, account groups on small graphs, the
-    directory rows the requests name, the directory profile); dbt reads the input tables' column types from a built
-    warehouse: the e2e one."""
+    directory rows the requests name, the directory profile); dbt reads the input tables' column
+    types from a built warehouse: the e2e one."""
     result = _dbt_by_hand(["test", "--select", "test_type:unit"], e2e / "warehouse" / "warehouse.duckdb", tmp_path)
     passed = [line for line in result.stdout.splitlines() if " PASS " in line and "::" in line]
     assert len(passed) == 7 and "ERROR=0" in result.stdout, result.stdout[-3000:]
