@@ -43,18 +43,20 @@ linked as (
     having count(*) > 1
 ),
 
+linked_node_accounts as (
+    select * from node_accounts semi join linked using (request_id)
+),
+
 vertices as (
     select request_id, vertex from nodes semi join linked using (request_id)
     union
-    select request_id, account_vertex from node_accounts semi join linked using (request_id)
+    select request_id, account_vertex from linked_node_accounts
 ),
 
 links as (
-    select request_id, node_vertex as from_vertex, account_vertex as to_vertex
-    from node_accounts semi join linked using (request_id)
+    select request_id, node_vertex as from_vertex, account_vertex as to_vertex from linked_node_accounts
     union all
-    select request_id, account_vertex, node_vertex
-    from node_accounts semi join linked using (request_id)
+    select request_id, account_vertex, node_vertex from linked_node_accounts
 ),
 
 components (request_id, vertex, label) using key (request_id, vertex) as (
