@@ -290,7 +290,8 @@ def _output(log_path: Path, verbose: bool) -> Iterator[TextIO]:
 def run(period: str | None, verbose: bool = False, out: TextIO | None = None, full_refresh: bool = False) -> dict:
     """Load the drop, then build, export and publish one period or every period in it.
 
-    Both halves are Dagster runs on the persistent instance. `full_refresh` rebuilds the report
+    The runs are Dagster runs on the persistent instance (one for a period, two for every period:
+    `_run_jobs`). `full_refresh` rebuilds the report
     marts from nothing (every period: a schema change). Raises RunFailed with a one-line reason.
     """
     started = time.monotonic()
@@ -359,30 +360,36 @@ def _first(exc: BaseException) -> str:
 
 
 def _run_jobs(paths, period: str | None, echo: TextIO, started: float, full_refresh: bool = False) -> dict:
+    """One period: one Dagster run of the whole report job for its partition (the period is known
+    before anything is read). Every period: two runs, since the periods are those the loaded drop
+    holds: the load and build, then the marts of its half-years as one partition range."""
     from dagster_project.instance import dagster_home, irr_instance
 
     prepare_manifest()
-    from dagster_project.jobs import irr_load_job, irr_periods_job
+    from dagster_project.jobs import irr_load_job, irr_periods_job, irr_report_job
     from dagster_project.assets.dbt import FULL_REFRESH_TAG
     from dagster_project.partitions import period_range_tags
 
     with irr_instance(paths) as instance:
         progress = Progress(instance, echo)
-        refresh = {FULL_REFRESH_TAG: "true"} if full_refresh else {}
-        loaded = progress.execute(_resolved(irr_load_job), tags=refresh)
-        with paths.connect(read_only=True) as con:
-            found = [r[0] for r in con.execute(
-                "select distinct period from staging.stg_requests__current order by period"
-            ).fetchall()]
-        if not found:
-            raise RunFailed("the drop holds no accepted request (see dq.dq_quarantined_lines)")
-        if period is not None and period not in found:
-            raise RunFailed(f"period {period} has no requests in the drop (periods found: {', '.join(found)})")
-        wanted = [period] if period else found
-        progress.print("periods", ", ".join(wanted))
-        tags = period_range_tags(wanted[0], wanted[-1]) | refresh
-        result = progress.execute(_resolved(irr_periods_job), tags=tags)
-    return {"paths": paths, "run_ids": [loaded.run_id, result.run_id], "periods": wanted,
+        if period is not None:
+            # a period without requests fails in the run, with the periods the drop holds
+            progress.print("periods", period)
+            result = progress.execute(_resolved(irr_report_job), tags=period_range_tags(period, period))
+            runs, wanted = [result], [period]
+        else:
+            refresh = {FULL_REFRESH_TAG: "true"} if full_refresh else {}
+            loaded = progress.execute(_resolved(irr_load_job), tags=refresh)
+            with paths.connect(read_only=True) as con:
+                wanted = [r[0] for r in con.execute(
+                    "select distinct period from staging.stg_requests__current order by period"
+                ).fetchall()]
+            if not wanted:
+                raise RunFailed("the drop holds no accepted request (see dq.dq_quarantined_lines)")
+            progress.print("periods", ", ".join(wanted))
+            tags = period_range_tags(wanted[0], wanted[-1]) | refresh
+            runs = [loaded, progress.execute(_resolved(irr_periods_job), tags=tags)]
+    return {"paths": paths, "run_ids": [r.run_id for r in runs], "periods": wanted,
             "metadata": progress.metadata, "dagster_home": dagster_home(paths),
             "seconds": time.monotonic() - started}
 
