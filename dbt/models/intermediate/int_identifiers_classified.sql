@@ -33,7 +33,7 @@ normalized as (
         length(raw_value) > {{ var('max_identifier_length') }} as is_too_long,
         -- NFKC, invisible characters removed, whitespace collapsed and trimmed
         case when length(raw_value) <= {{ var('max_identifier_length') }}
-            then irr_normalize_text(raw_value) end as txt
+            then {{ normalized_text('raw_value') }} end as txt
     from texts
 ),
 
@@ -80,7 +80,7 @@ matched as (
         regexp_extract(txt, '(?i)^(?:(?:uid|user_id)(?:\s*:\s*|\s+))?(\d{16,20})$', 1) as user_id_digits,
         regexp_full_match(txt, '\d{16,20}') as is_bare_long_number,
         -- IPv4 (octets 0-255, no leading zeros) or IPv6; so 612.34.62.90 is not an address
-        irr_is_ip_address(txt) as is_ip_address,
+        {{ is_ip_address('txt') }} as is_ip_address,
         -- after an optional tel:, only digits, spaces, dots, dashes, parentheses and a leading +
         regexp_full_match(txt, '(?i)(tel:)? ?\+?[0-9 .()-]*') as is_phone_candidate,
         -- a username always has a letter
