@@ -133,7 +133,8 @@ def _step_line(step: str, mats: list[tuple[str, dict]], checks: tuple[int, int])
     if step == "dq__data_quality_account":
         return "data quality", (f"{int(meta.get('lines_read', 0)):,} lines read, "
                                 f"{int(meta.get('lines_quarantined', 0)):,} quarantined; "
-                                f"{_plural(int(meta.get('requests', 0)), 'request')}")
+                                f"{_plural(int(meta.get('requests', 0)), 'request')}"
+                                + ("" if meta.get("periods", "every period") == "every period" else f" of {meta['periods']}"))
     if step == "exports__information_requests_csv":
         protection = meta.get("small_count_protection", "off")
         return "export", f"CSV for {meta.get('periods', '')}" + (f"; {protection}" if protection != "off" else "")

@@ -91,3 +91,15 @@ def period_range_tags(first: str, last: str) -> dict[str, str]:
         "dagster/asset_partition_range_start": period_to_partition_key(first),
         "dagster/asset_partition_range_end": period_to_partition_key(last),
     }
+
+
+def periods_of_run_tags(tags: dict[str, str]) -> tuple[str, str] | None:
+    """First and last period of the partitions a run's tags select (one, or a range); None for a
+    run of no partition (`irr_load`, the drop sensors): every period."""
+    if "dagster/partition" in tags:
+        period = partition_key_to_period(tags["dagster/partition"])
+        return period, period
+    start, end = tags.get("dagster/asset_partition_range_start"), tags.get("dagster/asset_partition_range_end")
+    if start and end:
+        return partition_key_to_period(start), partition_key_to_period(end)
+    return None

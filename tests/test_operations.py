@@ -16,9 +16,9 @@ import pytest
 from dagster import build_schedule_context
 
 from dagster_project.partitions import half_year_partitions, partition_key_to_period, period_to_partition_key
-from dagster_project.resources import SAMPLE_RAW_DIR
+from dagster_project.resources import SAMPLE_RAW_DIR, IrrPaths
 from dagster_project.schedules import closed_period, cron_for_lag, half_yearly_report
-from drops import installed, irr_process_env, run_in_process
+from drops import installed, irr_env, irr_process_env, run_in_process
 from test_end_to_end import e2e_drop
 
 REPO = Path(__file__).resolve().parent.parent
@@ -136,8 +136,29 @@ def test_rerun_is_idempotent_and_a_change_restates_exactly_the_affected_rows(tmp
     # U2 (US, legal, 2023-H2) is now disclosed; D1 (DE, 2024-H1) changes too, but only 2023-H2 is run
     _rewrite(raw, "2023.jsonl", "U2", outcome="disclosed")
     _rewrite(raw, "2024.jsonl", "D1", outcome="rejected")
-    run_in_process(raw, tmp_path, period="2023-H2")
+    third = run_in_process(raw, tmp_path, period="2023-H2")
     tables_3 = _tables(tmp_path)
+    # one period costs what its requests cost: every request is read, but only 2023-H2's are
+    # worked on from their identifiers on (the data-quality account says so)
+    with duckdb.connect(str(tmp_path / "warehouse" / "warehouse.duckdb"), read_only=True) as con:
+        assert con.execute("select * from intermediate.int_run_scope").fetchall() == [("2023-H2", "2023-H2")]
+        assert con.execute("select distinct period from intermediate.int_requests_counted").fetchall() == [("2023-H2",)]
+        assert con.execute("select count(distinct period) from staging.stg_requests__current").fetchone()[0] == 2
+    assert third["metadata"]["dq/data_quality_account"]["periods"] == "2023-H2"
+    # so the marts of another half-year cannot be rebuilt from them (materialised alone, as from
+    # the UI): the run fails before it deletes a row, and says what to do
+    from dagster_project.definitions import defs
+    from dagster_project.instance import irr_instance
+
+    with irr_env(raw, tmp_path / "warehouse", tmp_path / "exports"):
+        paths = IrrPaths()
+        with irr_instance(paths) as instance:
+            marts_alone = defs.resolve_job_def("irr_periods").execute_in_process(
+                instance=instance, tags={"dagster/partition": "2024-01-01"}, raise_on_error=False)
+    assert not marts_alone.success
+    assert any("the intermediate models hold the half-years 2023-H2 to 2023-H2, not all of 2024-H1 to 2024-H1"
+               in str(e.event_specific_data) for e in marts_alone.all_events if e.is_failure)
+    assert _tables(tmp_path) == tables_3
     changed = [row for row in tables_3["information_requests"] if row not in tables_1["information_requests"]]
     assert [(r[0], r[3], r[9], r[11]) for r in changed] == [("2023-H2", "US", 2, 1.0)]
     assert len(tables_3["information_requests"]) == len(tables_1["information_requests"])
@@ -342,7 +363,6 @@ def test_irr_runs_store_events_that_dagsters_own_storage_reads(tmp_path, monkeyp
 
     from dagster_project.event_log import IrrSqliteEventLogStorage
     from dagster_project.instance import irr_instance
-    from dagster_project.resources import IrrPaths
 
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
     paths = IrrPaths(warehouse_dir=str(tmp_path / "wh"))
@@ -363,7 +383,6 @@ def test_irr_runs_store_events_that_dagsters_own_storage_reads(tmp_path, monkeyp
 
 def test_an_instance_with_its_own_storage_keeps_it(tmp_path, monkeypatch):
     from dagster_project.instance import irr_instance
-    from dagster_project.resources import IrrPaths
 
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
     home = tmp_path / "wh" / "dagster_home"

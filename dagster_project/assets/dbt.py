@@ -13,7 +13,7 @@ from dagster import AssetExecutionContext, AssetKey, BackfillPolicy
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 
 from dagster_project.dbt_project import dbt_project, ensure_manifest
-from dagster_project.partitions import half_year_partitions, periods_of_window
+from dagster_project.partitions import half_year_partitions, periods_of_run_tags, periods_of_window
 from dagster_project.publication import Publisher
 from dagster_project.publish import input_fingerprint
 from dagster_project.resources import IrrPaths
@@ -76,8 +76,12 @@ def _build(context: AssetExecutionContext, dbt: DbtCliResource, paths: IrrPaths,
     name="irr_dbt_models",
 )
 def irr_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, paths: IrrPaths) -> Iterator[Any]:
-    """Build (run and test) the seeds, staging, intermediate and data-quality models."""
-    yield from _build(context, dbt, paths, IRR_GROUP_SLICES=str(group_slices(paths)))
+    """Build (run and test) the seeds, staging, intermediate and data-quality models: every
+    request is loaded and read, but from its identifiers on only the requests of the run's
+    half-years (its partitions, when it has some) are worked on (int_run_scope)."""
+    first, last = periods_of_run_tags(context.run.tags) or ("", "")
+    yield from _build(context, dbt, paths, IRR_GROUP_SLICES=str(group_slices(paths)),
+                      IRR_PERIOD_FROM=first, IRR_PERIOD_TO=last)
 
 
 # Request lines per slice of the account groups (int_request_account_groups): their recursive

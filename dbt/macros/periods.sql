@@ -28,14 +28,37 @@
 {%- endmacro %}
 
 {#- The periods a run materialises: IRR_PERIOD_FROM and IRR_PERIOD_TO (e.g. 2023-H1, 2024-H2),
-    set by the Dagster asset for its partitions; without them, every period. Period names sort
-    in time order as text. Read only when executing, never while parsing, so a new range does
-    not make dbt parse the project again (vars and parse-time environment variables would). -#}
+    set by the Dagster assets from the run's partitions; without them (or empty), every period.
+    Period names sort in time order as text. Read only when executing, never while parsing, so
+    a new range does not make dbt parse the project again (vars and parse-time environment
+    variables would). The report marts hold every period and rebuild the run's; the models
+    from stg_requests__identifiers on (and the data-quality account) hold the run's only. -#}
+{% macro run_period_from() -%}
+    '{{ (env_var("IRR_PERIOD_FROM", "") if execute else "") or "0000-H1" }}'
+{%- endmacro %}
+
+{% macro run_period_to() -%}
+    '{{ (env_var("IRR_PERIOD_TO", "") if execute else "") or "9999-H2" }}'
+{%- endmacro %}
+
 {% macro in_run_periods(column) -%}
     {%- if execute -%}
-        {{ column }} between '{{ env_var("IRR_PERIOD_FROM", "0000-H1") }}' and '{{ env_var("IRR_PERIOD_TO", "9999-H2") }}'
+        {{ column }} between {{ run_period_from() }} and {{ run_period_to() }}
     {%- else -%}
         true
+    {%- endif -%}
+{%- endmacro %}
+
+{#- Pre-hook of the per-period marts: the intermediate models must hold the run's periods
+    (int_run_scope), or a period outside them would be rebuilt from nothing: materialising the
+    marts alone for another half-year than the last load's fails here, with what to do. -#}
+{% macro assert_run_periods_built() -%}
+    {%- if execute -%}
+    select error('the intermediate models hold the half-years ' || period_from || ' to ' || period_to
+        || ', not all of ' || {{ run_period_from() }} || ' to ' || {{ run_period_to() }}
+        || ': build them for these half-years first (run the whole job, or irr run)')
+    from {{ api.Relation.create(database=target.database, schema='intermediate', identifier='int_run_scope') }}
+    where not (period_from <= {{ run_period_from() }} and period_to >= {{ run_period_to() }})
     {%- endif -%}
 {%- endmacro %}
 

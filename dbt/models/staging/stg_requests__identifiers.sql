@@ -3,7 +3,9 @@
 with
 
 requests as (
+    -- the run's half-years (all of them but in a run of one period or a range: macros/periods.sql)
     select * from {{ ref('stg_requests__current') }}
+    where {{ in_run_periods('period') }}
 ),
 
 hints as (
