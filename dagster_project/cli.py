@@ -341,19 +341,30 @@ def run(period: str | None, verbose: bool = False, out: TextIO | None = None, fu
     except WarehouseBusy as exc:
         raise RunFailed(str(exc)) from None
     except Exception as exc:
-        full = _full_disk(paths)
+        full = _full_disk(paths, log_path)
         if full is not None:  # SQLite and DuckDB say "disk I/O error" or worse: name the cause
             raise RunFailed(f"no space left on the device of {full} ({_first(exc)})") from None
         raise
 
 
-def _full_disk(paths) -> Path | None:
-    """The first of the run's output folders whose device has (almost) no space left."""
+def _full_disk(paths, log_path: Path) -> Path | None:
+    """The first of the run's output folders whose device has (almost) no space left; else, when
+    the run's log says a write found no space (the process that failed gave its space back on
+    the way out: dbt's database rolled back), the output folder with the least space left."""
+    free = {}
     for folder in (paths.warehouse_path, paths.export_path):
         existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
-        if existing is not None and shutil.disk_usage(existing).free < 1 << 20:
-            return folder
-    return None
+        if existing is not None:
+            free[folder] = shutil.disk_usage(existing).free
+            if free[folder] < 1 << 20:
+                return folder
+    try:
+        with log_path.open("rb") as log:
+            log.seek(max(0, log.seek(0, os.SEEK_END) - (1 << 20)))
+            said = b"[Errno 28] No space left on device" in log.read()
+    except OSError:
+        said = False
+    return min(free, key=free.get) if said and free else None
 
 
 def _first(exc: BaseException) -> str:
