@@ -125,7 +125,8 @@ def _step_line(step: str, mats: list[tuple[str, dict]], checks: tuple[int, int])
         return "request files", (f"{_plural(int(meta.get('lines', 0)), 'line')} in {_plural(int(meta.get('files', 0)), 'file')}"
                                  + (f" ({unchanged:,} unchanged)" if unchanged else ""))
     if step.startswith("raw__"):
-        return "directory", f"{step[5:].replace('_', ' ')}: {_plural(int(meta.get('rows', 0)), 'row')}"
+        return "directory", (f"{step[5:].replace('_', ' ')}: {_plural(int(meta.get('rows', 0)), 'row')}"
+                             + (" (unchanged: ids checked before)" if meta.get("ids_checked_before") else ""))
     if step in ("irr_dbt_models", "irr_dbt_period_models"):
         label = "dbt models" if step == "irr_dbt_models" else "report marts"
         tested = f", {passed:,} checks passed" + (f", {failed:,} failed" if failed else "")

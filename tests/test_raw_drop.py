@@ -399,3 +399,34 @@ def test_a_load_stopped_half_way_changes_nothing(tmp_path, monkeypatch):
         assert con.execute("select * from raw.request_lines order by all").fetchall() == before
         monkeypatch.setattr(raw_drop, "_insert_lines", insert)
         assert _reload(con, raw) == (["b.jsonl"], _lines_of_a_fresh_load(raw))
+
+
+def test_parquet_parts_whose_bytes_passed_the_id_check_are_not_scanned_again(tmp_path):
+    folder = tmp_path / "directory" / "account_identifiers"
+    folder.mkdir(parents=True)
+
+    def write_part(name: str, account_id: str) -> None:
+        with duckdb.connect() as con:
+            con.execute(f"copy (select '{account_id}' as account_id, 'username' as identifier_type, "
+                        f"'jane.doe' as identifier_value, '' as valid_from, '' as valid_to) to '{folder / name}'")
+
+    write_part("part-0.parquet", "6812345678901234567")
+    write_part("part-1.parquet", "6812345678901234568")
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
+        def load(full: bool = False) -> list[str]:
+            checked: list[str] = []
+            assert raw_drop.load_directory_table(con, tmp_path, "account_identifiers", full, checked) == 2
+            return checked
+
+        assert load() == []  # scanned
+        assert load() == ["account_identifiers"]  # the same bytes: not scanned again
+        assert load(full=True) == []  # --full-refresh scans anyway
+        # a part rewritten with an id that is not digits is scanned, and fails the run
+        write_part("part-1.parquet", "6.8e+18")
+        with pytest.raises(raw_drop.DropError, match="part-1.parquet row 1: account_id is not a string of digits"):
+            load()
+        with pytest.raises(raw_drop.DropError):  # and again: a failed check is not remembered
+            load()
+        write_part("part-1.parquet", "6812345678901234568")
+        assert load() == []  # bytes it has not passed since: scanned
+        assert load() == ["account_identifiers"]

@@ -44,10 +44,12 @@ def _directory_asset(table: str, description: str):
         key_prefix="raw", name=table, group_name="raw", kinds={"duckdb"},
         description=description,
     )
-    def _load(paths: IrrPaths) -> MaterializeResult:
+    def _load(context: AssetExecutionContext, paths: IrrPaths) -> MaterializeResult:
+        checked: list[str] = []
         with paths.connect() as con:
-            rows = load_directory_table(con, paths.raw_path, table)
-        return MaterializeResult(metadata={"rows": rows})
+            rows = load_directory_table(con, paths.raw_path, table,
+                                        full=context.run.tags.get(FULL_REFRESH_TAG) == "true", checked=checked)
+        return MaterializeResult(metadata={"rows": rows, "ids_checked_before": bool(checked)})
 
     return _load
 
