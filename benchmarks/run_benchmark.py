@@ -82,40 +82,40 @@ def main() -> None:
         size = sum(p.stat().st_size for p in raw.rglob("*") if p.is_file())
         env = {**os.environ, "IRR_RAW_DIR": str(raw), "IRR_WAREHOUSE_DIR": str(root / "wh"),
                "IRR_EXPORT_DIR": str(root / "ex")}
-        started = time.perf_counter()
-        result = subprocess.run([sys.executable, "-m", "dagster_project.cli", "run"], env=env,
-                                capture_output=True, text=True)
-        wall = time.perf_counter() - started
-        peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-        print(result.stdout)
-        if result.returncode != 0:
-            print(result.stderr[-3000:], file=sys.stderr)
-            sys.exit(result.returncode)
+        label = args.label or (args.requests if args.raw is None else str(args.raw))
         print(f"drop: {size / 1e6:.1f} MB on disk")
-        print(f"irr run (every period): {wall:.1f} s wall, peak RSS of the largest child process {peak_mb:.0f} MB")
-        timed = steps(result.stdout)
-        print("| step | seconds |\n|---|---:|")
-        for label, seconds in timed.items():
-            print(f"| {label} | {seconds:.1f} |")
-        print(f"| not in a step (start, imports, Dagster) | {wall - sum(timed.values()):.1f} |")
-        if args.results:
-            new = not args.results.exists()
-            with args.results.open("a", newline="") as handle:
-                writer = csv.writer(handle)
-                if new:
-                    writer.writerow(RESULT_COLUMNS)
-                label = args.label or (args.requests if args.raw is None else str(args.raw))
-                writer.writerow([args.series, label, *sizes(result.stdout), f"{size / 1e6:.1f}", f"{wall:.1f}", f"{peak_mb:.0f}",
-                                 _commit(), "; ".join(f"{label} {seconds:.1f}" for label, seconds in timed.items())])
+        _timed_run([], "irr run (every period)", env, args, label, size)
         for period in args.period:
-            started = time.perf_counter()
-            result = subprocess.run([sys.executable, "-m", "dagster_project.cli", "run", "--period", period],
-                                    env=env, capture_output=True, text=True)
-            if result.returncode != 0:
-                print(result.stderr[-3000:], file=sys.stderr)
-                sys.exit(result.returncode)
-            print(f"irr run --period {period}: {time.perf_counter() - started:.1f} s wall")
+            _timed_run(["--period", period], f"irr run --period {period}", env, args, f"{label}, then --period {period}",
+                       size)
 
+
+def _timed_run(extra: list[str], title: str, env: dict[str, str], args, label: str, size: int) -> None:
+    """Run `irr run` with `extra`, print its output and its steps, and append them to the results."""
+    started = time.perf_counter()
+    result = subprocess.run([sys.executable, "-m", "dagster_project.cli", "run", *extra], env=env,
+                            capture_output=True, text=True)
+    wall = time.perf_counter() - started
+    # the largest child so far: a later run's own peak only if it is the larger
+    peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(result.stdout)
+    if result.returncode != 0:
+        print(result.stderr[-3000:], file=sys.stderr)
+        sys.exit(result.returncode)
+    print(f"{title}: {wall:.1f} s wall, peak RSS of the largest child process so far {peak_mb:.0f} MB")
+    timed = steps(result.stdout)
+    print("| step | seconds |\n|---|---:|")
+    for step, seconds in timed.items():
+        print(f"| {step} | {seconds:.1f} |")
+    print(f"| not in a step (start, imports, Dagster) | {wall - sum(timed.values()):.1f} |")
+    if args.results:
+        new = not args.results.exists()
+        with args.results.open("a", newline="") as handle:
+            writer = csv.writer(handle)
+            if new:
+                writer.writerow(RESULT_COLUMNS)
+            writer.writerow([args.series, label, *sizes(result.stdout), f"{size / 1e6:.1f}", f"{wall:.1f}",
+                             f"{peak_mb:.0f}", _commit(), "; ".join(f"{step} {seconds:.1f}" for step, seconds in timed.items())])
 
 if __name__ == "__main__":
     main()
