@@ -49,16 +49,36 @@
     {%- endif -%}
 {%- endmacro %}
 
-{#- Pre-hook of the per-period marts: the intermediate models must hold the run's periods
-    (int_run_scope), or a period outside them would be rebuilt from nothing: materialising the
-    marts alone for another half-year than the last load's fails here, with what to do. -#}
+{#- The record of which half-years the intermediate models hold (int_run_scope) is forgotten
+    when a build that rebuilds them starts (on-run-start), and made again by int_run_scope, which
+    dbt builds after them: a build that fails or is killed half-way leaves no record. -#}
+{% macro forget_run_scope() -%}
+    {%- if execute and 'model.irr.int_run_scope' in selected_resources -%}
+        {%- set scope = adapter.get_relation(database=target.database, schema='intermediate', identifier='int_run_scope') -%}
+        {%- if scope is not none -%}delete from {{ scope }}{%- endif -%}
+    {%- endif -%}
+{%- endmacro %}
+
+{#- Pre-hook of the per-period marts: the intermediate models must hold the run's periods, as
+    int_run_scope records, or a period outside them would be rebuilt from nothing:
+    materialising the marts alone for another half-year than the last build's, or after a build
+    that failed, fails here before a row is deleted, with what to do. -#}
 {% macro assert_run_periods_built() -%}
     {%- if execute -%}
-    select error('the intermediate models hold the half-years ' || period_from || ' to ' || period_to
+    {%- set scope = adapter.get_relation(database=target.database, schema='intermediate', identifier='int_run_scope') -%}
+    select error('the intermediate models hold '
+        || coalesce((select 'the half-years ' || any_value(period_from) || ' to ' || any_value(period_to)
+                     {%- if scope is not none %} from {{ scope }}{% else %} where false{% endif %}), 'no complete build')
         || ', not all of ' || {{ run_period_from() }} || ' to ' || {{ run_period_to() }}
         || ': build them for these half-years first (run the whole job, or irr run)')
-    from {{ api.Relation.create(database=target.database, schema='intermediate', identifier='int_run_scope') }}
-    where not (period_from <= {{ run_period_from() }} and period_to >= {{ run_period_to() }})
+    where not exists (
+        {%- if scope is not none %}
+        select 1 from {{ scope }}
+        where period_from <= {{ run_period_from() }} and period_to >= {{ run_period_to() }}
+        {%- else %}
+        select 1 where false
+        {%- endif %}
+    )
     {%- endif -%}
 {%- endmacro %}
 
