@@ -139,7 +139,7 @@ def test_period_absent_from_drop_fails_with_one_line_reason(drop, tmp_path):
     result = irr(["run", "--period", "2019-H1"], drop, tmp_path)
     assert result.returncode == 1
     assert result.stderr.splitlines() == [
-        "irr: run failed: exports__information_requests_csv: period 2019-H1 has no requests in the drop "
+        "irr: run failed: irr_dbt_period_models: period 2019-H1 has no requests in the drop "
         "(periods found: 2023-H2, 2024-H1)"]
     assert not (tmp_path / "wh" / "report.duckdb").exists()
 

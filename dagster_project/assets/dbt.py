@@ -9,7 +9,8 @@ import os
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from dagster import AssetExecutionContext, AssetKey, BackfillPolicy
+import duckdb
+from dagster import AssetExecutionContext, AssetKey, BackfillPolicy, Failure
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 
 from dagster_project.dbt_project import dbt_project, ensure_manifest
@@ -97,6 +98,15 @@ def group_slices(paths: IrrPaths) -> int:
     return max(1, -(-lines // LINES_PER_GROUP_SLICE))
 
 
+def require_requests(con: duckdb.DuckDBPyConnection, period: str) -> None:
+    """A run of one period fails, with the periods found, when the drop holds no request in it."""
+    found = [r[0] for r in con.execute(
+        "select distinct period from staging.stg_requests__current order by period"
+    ).fetchall()]
+    if period not in found:
+        raise Failure(f"period {period} has no requests in the drop (periods found: {', '.join(found) or 'none'})")
+
+
 @dbt_assets(
     manifest=MANIFEST,
     project=dbt_project,
@@ -112,6 +122,9 @@ def irr_dbt_period_models(context: AssetExecutionContext, dbt: DbtCliResource, p
     run's publication is current)."""
     window = context.partition_time_window
     first, last = periods_of_window(window.start, window.end)
+    if first == last:  # before dbt deletes the period's rows to build them again
+        with paths.connect(read_only=True) as con:
+            require_requests(con, first)
     current = Publisher(paths.warehouse_path, paths.export_path).current_id()
     yield from _build(context, dbt, paths, IRR_PERIOD_FROM=first, IRR_PERIOD_TO=last,
                       IRR_RUN_ID=context.run.run_id, IRR_CURRENT_PUBLICATION=current or "",

@@ -16,6 +16,7 @@ from dagster import (
     asset,
 )
 
+from dagster_project.assets.dbt import require_requests
 from dagster_project.disclosure import Protector, min_count
 from dagster_project.export import (
     TIDY_EXPORTS,
@@ -70,10 +71,7 @@ def run_periods(context: AssetExecutionContext, con: duckdb.DuckDBPyConnection) 
         [first, last],
     ).fetchall()]
     if first == last and not periods:
-        found = [r[0] for r in con.execute(
-            "select distinct period from staging.stg_requests__current order by period"
-        ).fetchall()]
-        raise Failure(f"period {first} has no requests in the drop (periods found: {', '.join(found) or 'none'})")
+        require_requests(con, first)
     return periods
 
 
