@@ -15,6 +15,7 @@ import duckdb
 import pytest
 from dagster import build_schedule_context
 
+from dagster_project.cli import RunFailed
 from dagster_project.partitions import half_year_partitions, partition_key_to_period, period_to_partition_key
 from dagster_project.resources import SAMPLE_RAW_DIR, IrrPaths
 from dagster_project.schedules import closed_period, cron_for_lag, half_yearly_report
@@ -77,6 +78,12 @@ def _tables(out: Path) -> dict[str, list[tuple]]:
     with duckdb.connect(str(out / "warehouse" / "report.duckdb"), read_only=True) as con:
         return {t: con.execute(f"select * from reporting.{t} order by all").fetchall()
                 for t in ("information_requests", "information_requests_global")}
+
+
+def _warehouse_report(out: Path) -> list[tuple]:
+    """The warehouse's own report rows (what the next run publishes)."""
+    with duckdb.connect(str(out / "warehouse" / "warehouse.duckdb"), read_only=True) as con:
+        return con.execute("select * from reporting.information_requests order by all").fetchall()
 
 
 def _exports(out: Path) -> dict[str, bytes]:
@@ -159,6 +166,31 @@ def test_rerun_is_idempotent_and_a_change_restates_exactly_the_affected_rows(tmp
     assert any("the intermediate models hold the half-years 2023-H2 to 2023-H2, not all of 2024-H1 to 2024-H1"
                in str(e.event_specific_data) for e in marts_alone.all_events if e.is_failure)
     assert _tables(tmp_path) == tables_3
+    built = _warehouse_report(tmp_path)
+
+    # a run of a half-year the drop no longer holds fails before it touches that half-year's rows
+    # (else the next run would publish the half-year without them)
+    (raw / "requests" / "2023.jsonl").rename(tmp_path / "2023.jsonl")
+    with pytest.raises(RunFailed, match="irr_dbt_period_models: period 2023-H2 has no requests in the drop"):
+        run_in_process(raw, tmp_path, period="2023-H2")
+    assert _warehouse_report(tmp_path) == built
+    (tmp_path / "2023.jsonl").rename(raw / "requests" / "2023.jsonl")
+
+    # a build that stops half-way (a failing directory check) leaves no record of what the
+    # intermediate models hold: the marts alone are refused even for the half-year built before
+    accounts = raw / "directory" / "account_identifiers.csv"
+    kept = accounts.read_bytes()
+    accounts.write_bytes(kept + b"6800000000000000395,fax,123,,\n")
+    with pytest.raises(RunFailed, match="directory_identifier_types_are_email_phone_or_username"):
+        run_in_process(raw, tmp_path)
+    accounts.write_bytes(kept)
+    with irr_env(raw, tmp_path / "warehouse", tmp_path / "exports"), irr_instance(IrrPaths()) as instance:
+        marts_alone = defs.resolve_job_def("irr_periods").execute_in_process(
+            instance=instance, tags={"dagster/partition": "2023-07-01"}, raise_on_error=False)
+    assert not marts_alone.success
+    assert any("the intermediate models hold no complete build, not all of 2023-H2 to 2023-H2"
+               in str(e.event_specific_data) for e in marts_alone.all_events if e.is_failure)
+    assert _warehouse_report(tmp_path) == built
     changed = [row for row in tables_3["information_requests"] if row not in tables_1["information_requests"]]
     assert [(r[0], r[3], r[9], r[11]) for r in changed] == [("2023-H2", "US", 2, 1.0)]
     assert len(tables_3["information_requests"]) == len(tables_1["information_requests"])
