@@ -342,16 +342,19 @@ def run(period: str | None, verbose: bool = False, out: TextIO | None = None, fu
     except WarehouseBusy as exc:
         raise RunFailed(str(exc)) from None
     except Exception as exc:
-        full = _full_disk(paths, log_path)
+        # a step's failure names its own cause; a write of the orchestration itself may not
+        full = _full_disk(paths, None if isinstance(exc, RunFailed) else log_path)
         if full is not None:  # SQLite and DuckDB say "disk I/O error" or worse: name the cause
             raise RunFailed(f"no space left on the device of {full} ({_first(exc)})") from None
         raise
 
 
-def _full_disk(paths, log_path: Path) -> Path | None:
+def _full_disk(paths, log_path: Path | None) -> Path | None:
     """The first of the run's output folders whose device has (almost) no space left; else, when
-    the run's log says a write found no space (the process that failed gave its space back on
-    the way out: dbt's database rolled back), the output folder with the least space left."""
+    the run's log is given and says a write found no space (the process that failed gave its
+    space back on the way out: dbt's database rolled back), the output folder with the least
+    space left. (Texts of the drop reach the log too: only a failure that is not a step's, such
+    as SQLite's 'disk I/O error', looks there.)"""
     free = {}
     for folder in (paths.warehouse_path, paths.export_path):
         existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
@@ -359,6 +362,8 @@ def _full_disk(paths, log_path: Path) -> Path | None:
             free[folder] = shutil.disk_usage(existing).free
             if free[folder] < 1 << 20:
                 return folder
+    if log_path is None:
+        return None
     try:
         with log_path.open("rb") as log:
             log.seek(max(0, log.seek(0, os.SEEK_END) - (1 << 20)))

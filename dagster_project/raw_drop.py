@@ -545,7 +545,8 @@ def _view_parquet(con: duckdb.DuckDBPyConnection, raw_dir: Path, table: str, par
                 raise DropError(f"{labels.get(part, part)} row {row + 1}: {column} is not a string of digits")
     except duckdb.Error as exc:
         raise DropError(f"directory/{table} cannot be read: {_reason(exc)}") from None
-    if fingerprint is not None:
+    # remembered only if the bytes did not change while they were scanned
+    if fingerprint is not None and _parts_fingerprint(raw_dir, parts) == fingerprint:
         con.execute("insert into raw.directory_checks values (?, ?)", [table, fingerprint])
     return rows
 

@@ -288,6 +288,21 @@ def test_dbt_dies_with_a_run_killed_outright(tmp_path):
     assert not _alive(dbt)
 
 
+def test_a_drop_that_names_a_full_disk_is_not_one(tmp_path):
+    # the run's log holds texts of the drop (here a file's name): a step's failure is its own
+    raw = e2e_drop(tmp_path / "raw")
+    videos = raw / "directory" / "videos"
+    videos.mkdir()
+    (raw / "directory" / "videos.csv").rename(videos / "part-0.csv")
+    (videos / "[Errno 28] No space left on device").write_text("x")
+    result = subprocess.run([installed("irr"), "run"], env=irr_process_env(raw, tmp_path / "wh", tmp_path / "ex"),
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 1
+    [line] = result.stderr.splitlines()
+    assert line.startswith("irr: run failed: raw__videos: directory/videos/[Errno 28] No space left on device "
+                           "is not a part file"), line
+
+
 def test_a_full_disk_is_one_line_on_the_terminal(tmp_path):
     small = tmp_path / "small"
     small.mkdir()
