@@ -4,6 +4,7 @@ readers during a run, and one writer at a time."""
 from __future__ import annotations
 
 import json
+import re
 import stat
 import subprocess
 import sys
@@ -80,6 +81,22 @@ def _tables(out: Path) -> dict[str, list[tuple]]:
                 for t in ("information_requests", "information_requests_global")}
 
 
+def _marts_alone_refused(raw: Path, out: Path, period: str) -> str:
+    """Materialise the report marts of `period` alone (job irr_periods, as from the UI); it must
+    fail: returns what the guard said (macros/periods.sql)."""
+    from dagster_project.definitions import defs
+    from dagster_project.instance import irr_instance
+
+    with irr_env(raw, out / "warehouse", out / "exports"), irr_instance(IrrPaths()) as instance:
+        result = defs.resolve_job_def("irr_periods").execute_in_process(
+            instance=instance, tags={"dagster/partition": period_to_partition_key(period)}, raise_on_error=False)
+    assert not result.success
+    said = re.search(r"the intermediate models hold [^:]*", "\n".join(
+        str(e.event_specific_data) for e in result.all_events if e.is_failure))
+    assert said, "the run failed, but not at the guard"
+    return said.group(0)
+
+
 def _warehouse_report(out: Path) -> list[tuple]:
     """The warehouse's own report rows (what the next run publishes)."""
     with duckdb.connect(str(out / "warehouse" / "warehouse.duckdb"), read_only=True) as con:
@@ -154,17 +171,8 @@ def test_rerun_is_idempotent_and_a_change_restates_exactly_the_affected_rows(tmp
     assert third["metadata"]["dq/data_quality_account"]["periods"] == "2023-H2"
     # so the marts of another half-year cannot be rebuilt from them (materialised alone, as from
     # the UI): the run fails before it deletes a row, and says what to do
-    from dagster_project.definitions import defs
-    from dagster_project.instance import irr_instance
-
-    with irr_env(raw, tmp_path / "warehouse", tmp_path / "exports"):
-        paths = IrrPaths()
-        with irr_instance(paths) as instance:
-            marts_alone = defs.resolve_job_def("irr_periods").execute_in_process(
-                instance=instance, tags={"dagster/partition": "2024-01-01"}, raise_on_error=False)
-    assert not marts_alone.success
-    assert any("the intermediate models hold the half-years 2023-H2 to 2023-H2, not all of 2024-H1 to 2024-H1"
-               in str(e.event_specific_data) for e in marts_alone.all_events if e.is_failure)
+    assert _marts_alone_refused(raw, tmp_path, "2024-H1") == (
+        "the intermediate models hold the half-years 2023-H2 to 2023-H2, not all of 2024-H1 to 2024-H1")
     assert _tables(tmp_path) == tables_3
     built = _warehouse_report(tmp_path)
 
@@ -184,12 +192,8 @@ def test_rerun_is_idempotent_and_a_change_restates_exactly_the_affected_rows(tmp
     with pytest.raises(RunFailed, match="directory_identifier_types_are_email_phone_or_username"):
         run_in_process(raw, tmp_path)
     accounts.write_bytes(kept)
-    with irr_env(raw, tmp_path / "warehouse", tmp_path / "exports"), irr_instance(IrrPaths()) as instance:
-        marts_alone = defs.resolve_job_def("irr_periods").execute_in_process(
-            instance=instance, tags={"dagster/partition": "2023-07-01"}, raise_on_error=False)
-    assert not marts_alone.success
-    assert any("the intermediate models hold no complete build, not all of 2023-H2 to 2023-H2"
-               in str(e.event_specific_data) for e in marts_alone.all_events if e.is_failure)
+    assert _marts_alone_refused(raw, tmp_path, "2023-H2") == (
+        "the intermediate models hold no complete build, not all of 2023-H2 to 2023-H2")
     assert _warehouse_report(tmp_path) == built
     changed = [row for row in tables_3["information_requests"] if row not in tables_1["information_requests"]]
     assert [(r[0], r[3], r[9], r[11]) for r in changed] == [("2023-H2", "US", 2, 1.0)]
