@@ -385,7 +385,7 @@ def _run_jobs(paths, period: str | None, echo: TextIO, started: float, full_refr
 
     prepare_manifest()
     from dagster_project.jobs import irr_load_job, irr_periods_job, irr_report_job
-    from dagster_project.assets.dbt import FULL_REFRESH_TAG
+    from dagster_project.assets.dbt import FULL_REFRESH_TAG, periods_found
     from dagster_project.partitions import period_range_tags
 
     with irr_instance(paths) as instance:
@@ -399,9 +399,7 @@ def _run_jobs(paths, period: str | None, echo: TextIO, started: float, full_refr
             refresh = {FULL_REFRESH_TAG: "true"} if full_refresh else {}
             loaded = progress.execute(_resolved(irr_load_job), tags=refresh)
             with paths.connect(read_only=True) as con:
-                wanted = [r[0] for r in con.execute(
-                    "select distinct period from staging.stg_requests__current order by period"
-                ).fetchall()]
+                wanted = periods_found(con)
             if not wanted:
                 raise RunFailed("the drop holds no accepted request (see dq.dq_quarantined_lines)")
             progress.print("periods", ", ".join(wanted))

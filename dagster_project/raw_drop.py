@@ -523,14 +523,13 @@ def _view_parquet(con: duckdb.DuckDBPyConnection, raw_dir: Path, table: str, par
     con.execute("create table if not exists raw.directory_checks (table_name varchar, fingerprint varchar)")
     fingerprint = _parts_fingerprint(raw_dir, parts)
     passed = con.execute("select fingerprint from raw.directory_checks where table_name = ?", [table]).fetchone()
-    con.execute("delete from raw.directory_checks where table_name = ?", [table])
     try:
         rows = con.execute(f"select count(*) from raw.{table}").fetchone()[0]
         if not full and fingerprint is not None and passed == (fingerprint,):
             if checked is not None:
                 checked.append(table)
-            con.execute("insert into raw.directory_checks values (?, ?)", [table, fingerprint])
             return rows
+        con.execute("delete from raw.directory_checks where table_name = ?", [table])
         for column in DIRECTORY_ID_COLUMNS[table]:
             bad = con.execute(
                 f'select filename, min(file_row_number) from read_parquet({files}, union_by_name = true, '

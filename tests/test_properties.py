@@ -162,8 +162,9 @@ def test_spacing_and_invisible_characters_never_change_the_reading(classify, tex
 
 # The model calls the Python helpers only for texts they can change (macros/identifiers.sql):
 # the same model with those shortcuts turned off calls them for every text (the normal-form
-# pattern then matches nothing, the address pattern everything). Texts near the shortcuts' edges: every kind of space, invisible and full-width
-# characters, hex digits, colons, dots and zones (IP addresses), besides any text at all.
+# pattern then matches nothing, the address pattern everything). Texts near the shortcuts'
+# edges: every kind of space, invisible and full-width characters, hex digits, colons, dots and
+# zones (IP addresses), besides any text at all.
 EDGES = [*" \t\n\r\x0b\x0c\x1c\x1f\x85\xa0\u2028\u3000", *"0123456789abcdefABCDEF:.%@+-()_/", *ZERO_WIDTH,
          "\u00ad", "\ufe0f", "\uff41", "\uff11", "\u00e9", "\u0301", "\x7f", "~", "!"]
 near_edges = st.one_of(

@@ -98,11 +98,16 @@ def group_slices(paths: IrrPaths) -> int:
     return max(1, -(-lines // LINES_PER_GROUP_SLICE))
 
 
-def require_requests(con: duckdb.DuckDBPyConnection, period: str) -> None:
-    """A run of one period fails, with the periods found, when the drop holds no request in it."""
-    found = [r[0] for r in con.execute(
+def periods_found(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The half-years of the loaded drop's current requests, in order."""
+    return [r[0] for r in con.execute(
         "select distinct period from staging.stg_requests__current order by period"
     ).fetchall()]
+
+
+def require_requests(con: duckdb.DuckDBPyConnection, period: str) -> None:
+    """A run of one period fails, with the periods found, when the drop holds no request in it."""
+    found = periods_found(con)
     if period not in found:
         raise Failure(f"period {period} has no requests in the drop (periods found: {', '.join(found) or 'none'})")
 
