@@ -54,7 +54,7 @@ def test_dbt_tests_are_asset_checks():
     graph = _graph()
     check_names = {key.name for key in graph.asset_check_keys}
     assert any(name.startswith("unique_stg_requests__current_request_id") for name in check_names)
-    assert any("expression_is_true_information_requests" in name for name in check_names)
+    assert any(name == "information_requests_figures_hold" for name in check_names)
 
 
 def test_every_model_seed_and_source_is_described_and_reporting_columns_typed():

@@ -177,7 +177,8 @@ def test_report_database_holds_only_the_reporting_schema(e2e):
     ]
 
 
-def _dbt_by_hand(args: list[str], warehouse: Path, tmp_path: Path, **extra: str) -> subprocess.CompletedProcess:
+def _dbt_by_hand(args: list[str], warehouse: Path, tmp_path: Path, succeeds: bool = True,
+                 **extra: str) -> subprocess.CompletedProcess:
     """dbt run by hand on `warehouse`: none of a run's settings (nor the production build's
     exclusion of unit tests: the e2e run was in-process)."""
     env = {**os.environ, "IRR_WAREHOUSE_DB": str(warehouse), "DO_NOT_TRACK": "1", "DBT_USE_COLORS": "false"}
@@ -190,7 +191,7 @@ def _dbt_by_hand(args: list[str], warehouse: Path, tmp_path: Path, **extra: str)
          "--target-path", str(tmp_path / "target"), "--log-path", str(tmp_path / "logs")],
         env=env, capture_output=True, text=True, timeout=600,
     )
-    assert result.returncode == 0, result.stdout[-3000:]
+    assert (result.returncode == 0) == succeeds, result.stdout[-3000:]
     return result
 
 
@@ -213,6 +214,36 @@ def test_account_groups_built_in_slices_are_the_same_rows(e2e, tmp_path):
                                ).fetchone()[0]
     assert sliced == whole and requests >= 6, result.stdout[-2000:]
     assert len({key for _, _, key in whole}) < len(whole)  # some groups hold several identifiers
+
+
+def test_a_figure_that_breaks_a_rule_fails_its_models_check_and_names_the_rule(e2e, tmp_path):
+    """A model's row rules are one dbt test (row_rules): a figure that breaks one fails it, the
+    failure count is the rows that break a rule, and the failing rows name each rule broken."""
+    import shutil
+
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copy(e2e / "warehouse" / "warehouse.duckdb", warehouse)
+    result = _dbt_by_hand(["test", "--select", "information_requests"], warehouse, tmp_path)
+    assert "PASS information_requests_figures_hold" in result.stdout, result.stdout[-3000:]
+    with duckdb.connect(str(warehouse)) as con:
+        rows = con.execute("select period, country_code from reporting.information_requests "
+                           "where legal_requests > 0 "
+                           "order by period, country_code limit 3").fetchall()
+        # each change breaks the rules named below, and only those
+        breaks = ["legal_disclosure_rate = 1.5",
+                  "preservation_requests = -1, total_requests = legal_requests + emergency_requests - 1",
+                  "preservation_accounts_specified = null, total_requests = total_requests + 1"]
+        for (period, country), change in zip(rows, breaks):
+            con.execute(f"update reporting.information_requests set {change} "
+                        "where period = ? and country_code = ?", [period, country])
+    result = _dbt_by_hand(["test", "--select", "information_requests"], warehouse, tmp_path, succeeds=False)
+    assert "Failure in test information_requests_figures_hold" in result.stdout, result.stdout[-3000:]
+    assert "Got 4 results" in result.stdout, result.stdout[-3000:]  # four rules broken by a row each
+    compiled = next((tmp_path / "target" / "compiled").rglob("information_requests_figures_hold.sql"))
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        broken = dict(con.execute(compiled.read_text()).fetchall())
+    assert broken == {"legal_disclosure_rate_is_a_fraction": 1, "preservation_requests_is_a_count": 1,
+                      "preservation_accounts_specified_is_a_count": 1, "total_is_the_sum_of_the_types": 1}
 
 
 def test_a_dbt_build_by_hand_adds_and_confirms_no_version(e2e, tmp_path):
