@@ -209,3 +209,72 @@ def test_map_shades_the_countries_that_made_requests(built):
     assert "<title>United States: 4 requests</title>" in figure
     assert "<title>United Kingdom: 3 requests</title>" in figure
     assert 'aria-label="Total requests by country: United States 4; United Kingdom 3"' in figure
+
+
+# --- the charts' SVG, drawn without a plotting library -------------------------------------------
+
+def _bars(svg: str) -> list[tuple[float, float, str]]:
+    """(x, width, tooltip) of every bar of a chart."""
+    return [(float(x), float(w), t) for x, w, t in
+            re.findall(r'<rect x="([0-9.]+)" y="[0-9.]+" width="([0-9.]+)" height="[0-9.]+" fill="[^"]+">'
+                       r"<title>([^<]*)</title>", svg)]
+
+
+def _row(name: str, legal: int, emergency: int, preservation) -> dict:
+    total = legal + emergency + (preservation if isinstance(preservation, int) else 3)
+    return {"country_name": name, "country_code": name[:2].upper(), "total_requests": total,
+            "legal_requests": legal, "emergency_requests": emergency, "preservation_requests": preservation}
+
+
+def test_a_bar_chart_draws_each_figure_to_one_scale_and_its_axis_holds_the_largest():
+    from dagster_project.disclosure import SMALL, Withheld
+    from dagster_project.html_report import chart_top_countries
+
+    rows = [_row("Atlantis", 120, 30, 7), _row("Borduria", 3, 900, 0), _row("Syldavia", 40, 1, Withheld("<10", SMALL))]
+    svg = chart_top_countries(rows)
+    bars = _bars(svg)
+    figures = {t: int(t.rsplit(": ", 1)[1].replace(",", "")) for _, _, t in bars}
+    # one bar per figure above zero; the withheld type is the grey rest of Syldavia's total
+    assert sorted(figures) == sorted(["Atlantis, legal: 120", "Atlantis, emergency: 30", "Atlantis, preservation: 7",
+                                      "Borduria, legal: 3", "Borduria, emergency: 900",
+                                      "Syldavia, legal: 40", "Syldavia, emergency: 1", "Syldavia, type withheld: 3"])
+    scale = max(w for _, w, _ in bars) / 900
+    # every bar's width in proportion to its figure (written to a tenth of a unit)
+    assert all(abs(w - figures[t] * scale) <= 0.051 for _, w, t in bars), bars
+    # the parts of a country's bar follow each other, the largest country first
+    atlantis = [(x, w) for x, w, t in bars if t.startswith("Atlantis")]
+    assert all(abs(a[0] + a[1] - b[0]) < 0.11 for a, b in zip(atlantis, atlantis[1:]))
+    labels = re.findall(r'text-anchor="end" font-size="12" fill="[^"]+">([^<]+)</text>', svg)
+    assert labels == ["Borduria", "Atlantis", "Syldavia"]
+    ticks = [int(t.replace(",", "")) for t in re.findall(r'text-anchor="middle" font-size="11" fill="[^"]+">([0-9,]+)<', svg)]
+    assert ticks[0] == 0 and ticks[-1] >= 903 and len(set(b - a for a, b in zip(ticks, ticks[1:]))) == 1
+
+
+@pytest.mark.parametrize("top", [0, 0.4, 1, 3, 7, 10, 11, 99, 100, 101, 903, 1000, 12345, 7_654_321])
+def test_an_axis_has_a_few_round_ticks_from_zero_past_the_largest_figure(top):
+    from dagster_project.html_report import _ticks
+
+    import math
+
+    ticks = _ticks(top)
+    step = ticks[1] - ticks[0]
+    assert ticks[0] == 0 and ticks[-1] >= top and (ticks[-2] < top or top == 0)
+    assert 2 <= len(ticks) <= 11 and round(step / 10 ** math.floor(math.log10(step)), 9) in (1, 2, 5)
+    assert all(abs((b - a) - step) < 1e-9 for a, b in zip(ticks, ticks[1:]))
+
+
+def test_a_rate_line_breaks_where_a_period_has_no_rate():
+    from dagster_project.html_report import chart_periods
+
+    def period(p, legal_rate):
+        return {"period": p, "legal_requests": 10, "emergency_requests": 10, "preservation_requests": 1,
+                "legal_disclosure_rate": legal_rate, "emergency_disclosure_rate": 0.5}
+
+    svg = chart_periods([period("2023-H1", 0.2), period("2023-H2", None), period("2024-H1", 0.4),
+                         period("2024-H2", 0.6)])
+    legal = re.findall(r'<polyline points="([^"]+)" fill="none" stroke="#1f5f8b"', svg)
+    emergency = re.findall(r'<polyline points="([^"]+)" fill="none" stroke="#d1495b"', svg)
+    assert [len(line.split()) for line in legal] == [2]  # 2024-H1 to 2024-H2; 2023-H1 stands alone
+    assert [len(line.split()) for line in emergency] == [4]
+    dots = re.findall(r"<title>(\d{4}-H\d), legal: ([0-9.]+)% some data disclosed</title>", svg)
+    assert dots == [("2023-H1", "20.0"), ("2024-H1", "40.0"), ("2024-H2", "60.0")]
