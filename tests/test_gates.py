@@ -16,14 +16,24 @@ GATES = [
     ("stg_requests__events", "accepted_values_stg_requests__events_request_type"),
     ("stg_requests__events", "accepted_values_stg_requests__events_outcome"),
     ("stg_requests__events", "relationships_stg_requests__events_country_code"),
-    ("information_requests", "total_requests_legal_requests_emergency_requests_preservation_requests"),
-    ("information_requests", "legal_requests_disclosed_legal_requests_and_emergency_requests_disclosed"),
-    ("information_requests", "legal_disclosure_rate_is_null_or_legal_disclosure_rate_0_and"),
-    ("information_requests", "emergency_disclosure_rate_is_null_or_emergency_disclosure_rate_0_and"),
-    ("information_requests", "legal_accounts_specified_0"),
     ("information_requests_global", "global_equals_sum_of_countries"),
     ("information_requests", "every_request_in_one_period_and_country"),
     ("dq_quarantined_lines", "lines_read_equal_accepted_plus_quarantined"),
+]
+# the gates that are rules of a model's row_rules test: (model, test, rule, the rule's SQL)
+RULE_GATES = [
+    ("information_requests", "information_requests_figures_hold", "total_is_the_sum_of_the_types",
+     "total_requests = legal_requests + emergency_requests + preservation_requests"),
+    ("information_requests", "information_requests_figures_hold", "disclosed_are_among_the_requests",
+     "legal_requests_disclosed <= legal_requests and emergency_requests_disclosed <= emergency_requests"),
+    ("information_requests", "information_requests_figures_hold", "legal_disclosure_rate_is_a_fraction",
+     "legal_disclosure_rate is null or (legal_disclosure_rate >= 0 and legal_disclosure_rate <= 1)"),
+    ("information_requests", "information_requests_figures_hold", "emergency_disclosure_rate_is_a_fraction",
+     "emergency_disclosure_rate is null or (emergency_disclosure_rate >= 0 and emergency_disclosure_rate <= 1)"),
+    ("information_requests", "information_requests_figures_hold", "legal_accounts_specified_is_a_count",
+     "legal_accounts_specified >= 0"),
+    ("information_requests_global", "information_requests_global_figures_hold", "total_is_the_sum_of_the_types",
+     "total_requests = legal_requests + emergency_requests + preservation_requests"),
 ]
 
 
@@ -34,6 +44,11 @@ def test_every_gate_is_an_error_severity_dbt_test():
         matching = [t for t in tests if fragment in t["name"] and any(model in d for d in t["depends_on"]["nodes"])]
         assert matching, (model, fragment)
         assert all(t["config"]["severity"].lower() == "error" for t in matching), fragment
+    for model, name, rule, expression in RULE_GATES:
+        (test,) = [t for t in tests if t["name"] == name]
+        assert test["depends_on"]["nodes"] == [f"model.irr.{model}"] and test["config"]["severity"].lower() == "error"
+        assert test["test_metadata"]["name"] == "row_rules"
+        assert test["test_metadata"]["kwargs"]["rules"][rule] == expression, (name, rule)
 
 
 def _digest(paths) -> dict[str, str]:
