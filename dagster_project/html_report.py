@@ -302,8 +302,11 @@ def _periods_svg(periods: list[str], counts: dict[str, list[float | None]],
     parts += _panel_axis(x0, panel, ticks, False)
     slot = panel / max(len(periods), 1)
     column = slot * 0.8 / max(len(counts), 1)
+    # every period's name where there is room (about 50 units for "2023-H1"), else every n-th
+    named = set(range(0, len(periods), math.ceil(50 / slot)))
     for j, period in enumerate(periods):
-        parts.append(_text(x0 + (j + 0.5) * slot, PANEL_HEIGHT + 26, period, "middle", CHART_FONT - 1))
+        if j in named:
+            parts.append(_text(x0 + (j + 0.5) * slot, PANEL_HEIGHT + 26, period, "middle", CHART_FONT - 1))
         for k, (kind, values) in enumerate(counts.items()):
             if values[j] is None:
                 continue
@@ -315,8 +318,8 @@ def _periods_svg(periods: list[str], counts: dict[str, list[float | None]],
     # right: lines of rates, 0 to 100 %
     x0 = CHART_WIDTH - panel - 8
     parts += _panel_axis(x0, panel, [0, 20, 40, 60, 80, 100], True)
-    for j, period in enumerate(periods):
-        parts.append(_text(x0 + (j + 0.5) * slot, PANEL_HEIGHT + 26, period, "middle", CHART_FONT - 1))
+    for j in sorted(named):
+        parts.append(_text(x0 + (j + 0.5) * slot, PANEL_HEIGHT + 26, periods[j], "middle", CHART_FONT - 1))
     for kind, values in rates.items():
         segment: list[str] = []  # the periods in a row that have a figure are joined
         for j, value in enumerate([*values, None]):

@@ -278,3 +278,19 @@ def test_a_rate_line_breaks_where_a_period_has_no_rate():
     assert [len(line.split()) for line in emergency] == [4]
     dots = re.findall(r"<title>(\d{4}-H\d), legal: ([0-9.]+)% some data disclosed</title>", svg)
     assert dots == [("2023-H1", "20.0"), ("2024-H1", "40.0"), ("2024-H2", "60.0")]
+
+
+def test_the_periods_chart_names_as_many_periods_as_fit():
+    """Eight years of half-years: a panel 264 units wide gives each period 16.5; a name needs 50, so
+    every fourth period is named (the names would overlap), and every period is drawn."""
+    from dagster_project.html_report import chart_periods
+
+    rows = [{"period": f"{2017 + i // 2}-H{i % 2 + 1}", "legal_requests": 10, "emergency_requests": 5,
+             "preservation_requests": 1, "legal_disclosure_rate": 0.5, "emergency_disclosure_rate": 0.25}
+            for i in range(16)]
+    svg = chart_periods(rows)
+    named = re.findall(r'font-size="11" fill="[^"]+">(\d{4}-H\d)</text>', svg)
+    assert named == [r["period"] for r in rows][::4] * 2  # under each panel
+    assert len(re.findall(r"<title>\d{4}-H\d, legal: 10</title>", svg)) == 16
+    x = [float(v) for v in re.findall(r'<text x="([0-9.]+)"[^>]*font-size="11" fill="[^"]+">\d{4}-H\d<', svg)[:4]]
+    assert min(b - a for a, b in zip(x, x[1:])) >= 50
