@@ -38,13 +38,18 @@ def _short(n: int) -> str:
 
 def plot(rows: list[dict], out: Path) -> None:
     series = list(dict.fromkeys(r["series"] for r in rows))
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4 + 0.18 * len(series)))
     for axis, column, title in ((left, "wall_s", "irr run, wall time (s)"),
                                 (right, "peak_rss_mb", "irr run, peak memory (MB)")):
         for n, name in enumerate(series):
-            points = sorted((r for r in rows if r["series"] == name), key=lambda r: int(r["requests"]))
-            xs = [int(r["requests"]) for r in points]
-            ys = [float(r[column]) for r in points]
+            # a drop measured more than once in a series: the mean of its runs
+            runs: dict[int, list[dict]] = {}
+            for r in rows:
+                if r["series"] == name:
+                    runs.setdefault(int(r["requests"]), []).append(r)
+            xs = sorted(runs)
+            points = [runs[x][0] for x in xs]
+            ys = [sum(float(r[column]) for r in runs[x]) / len(runs[x]) for x in xs]
             current = n == len(series) - 1
             axis.plot(xs, ys, marker="o", color="#1f4e79" if current else "#aaaaaa", label=name, zorder=3 - n)
             if current:
@@ -56,8 +61,10 @@ def plot(rows: list[dict], out: Path) -> None:
         axis.set_xlabel("requests in the drop (log)")
         axis.set_title(title, fontsize=10)
         axis.grid(True, which="both", alpha=0.3)
-    left.legend(fontsize=8, loc="upper left")
-    fig.tight_layout()
+    # the series' names under both charts, where they hide no point
+    handles, labels = left.get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=8, loc="lower center", ncol=1, frameon=False)
+    fig.tight_layout(rect=(0, 0.3, 1, 1))
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, metadata={"Date": None})
     print(f"wrote {out}")
