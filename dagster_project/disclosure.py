@@ -247,8 +247,8 @@ def build_system(con: duckdb.DuckDBPyConnection, period: str, n: int | None = No
     names = [r["legal_process"] for r in processes]
     add(("global", "total_requests"), [("process", p, "requests") for p in names])
     add(("global", "accounts_specified"), [("process", p, "accounts_specified") for p in names])
-    # the disclosed requests of every type, and the requests that could disclose (not preservation)
-    disclosed = [("outcome_global", t, "disclosed", "requests") for t in types]
+    # the disclosed requests of the types that can disclose, and those requests (not preservation)
+    disclosed = [("outcome_global", t, "disclosed", "requests") for t in types if t != "preservation"]
     if disclosed:
         add(disclosed[0], [("process", p, "requests_disclosed") for p in names], more=tuple(disclosed[1:]))
     disclosable = [("global", f"{t}_requests") for t in types if t != "preservation"]

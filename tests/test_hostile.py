@@ -136,6 +136,10 @@ def hostile_drop(root: Path) -> Path:
         line(hostile_event("H-LATER-BROKEN", country="PT")) + b"\n"
         + line(hostile_event("H-LATER-BROKEN", country="PT", outcome="not_a_thing",
                              updated_at="2022-04-01T00:00:00Z")) + b"\n")
+    # a preservation request that says it disclosed data (the report's definitions: none does)
+    (requests / "a12_preservation_disclosed.jsonl").write_bytes(line(hostile_event(
+        "H-PRESERVATION-DISCLOSED", country="CZ", request_type="preservation", outcome="disclosed",
+        legal_process="preservation letter")) + b"\n")
     # not read: a link out of the drop, a hidden file and a folder (each holds a valid event)
     outside = root.parent / f"{root.name}-outside.jsonl"
     outside.write_bytes(line(hostile_event("H-OUTSIDE", country="FR")) + b"\n")
@@ -255,7 +259,35 @@ def test_baseline_figures_unchanged(hostile):
         ).fetchall()
     assert rows == _approx(EXPECTED_BY_COUNTRY)
     # the accepted hostile requests, and the one after the 200 MB line
-    assert hostile_rows == sorted([*((c, 1) for c, _ in ACCEPTED.values()), ("GR", 1)])
+    assert hostile_rows == sorted([*((c, 1) for c, _ in ACCEPTED.values()), ("GR", 1), ("CZ", 1)])
+
+
+def test_a_preservation_request_said_to_disclose_counts_as_preservation_in_no_rate(hostile):
+    """It used to fail the run (the legal processes' disclosed requests above those that could
+    disclose): it is counted as a preservation request, with its outcome as written, and in no
+    disclosure rate, as the report's definitions say no data is disclosed on one."""
+    _, root, _ = hostile
+    with duckdb.connect(str(root / "warehouse" / "report.duckdb"), read_only=True) as con:
+        country = con.execute(
+            "select total_requests, preservation_requests, legal_requests_disclosed, emergency_requests_disclosed, "
+            "legal_disclosure_rate, emergency_disclosure_rate from reporting.information_requests "
+            "where period = '2022-H1' and country_code = 'CZ'").fetchall()
+        outcome = con.execute(
+            "select requests from reporting.information_requests_by_outcome where period = '2022-H1' "
+            "and country_code = 'CZ' and request_type = 'preservation' and outcome = 'disclosed'").fetchall()
+        process = con.execute(
+            "select requests, requests_disclosed, requests_disclosable "
+            "from reporting.information_requests_by_legal_process where period = '2022-H1' and country_code = 'CZ'"
+        ).fetchall()
+        # over every country, the processes' disclosed requests are the legal and emergency ones
+        disclosed = con.execute(
+            "select (select sum(requests_disclosed) from reporting.information_requests_by_legal_process_global "
+            "where period = '2022-H1'), (select legal_requests_disclosed + emergency_requests_disclosed "
+            "from reporting.information_requests_global where period = '2022-H1')").fetchone()
+    assert country == [(1, 1, 0, 0, None, None)]
+    assert outcome == [(1,)]
+    assert process == [(1, 0, 0)]
+    assert disclosed[0] == disclosed[1]
 
 
 def test_reversed_interval_is_ignored_and_counted(hostile):

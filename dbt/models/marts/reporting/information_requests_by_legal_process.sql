@@ -40,8 +40,12 @@ final as (
         countries.country_name::varchar as country_name,
         named.process::varchar as legal_process,
         count(*)::bigint as requests,
-        count(*) filter (where named.is_disclosed)::bigint as requests_disclosed,
-        -- the requests that could disclose data: preservation requests never do
+        -- the requests that could disclose data (preservation requests do not: the report's
+        -- definitions), and of those the disclosed ones: a preservation request that a drop says
+        -- disclosed data counts as a preservation request, in no disclosure rate (as in
+        -- information_requests), rather than above the rate's whole
+        count(*) filter (where named.is_disclosed and named.request_type <> 'preservation')::bigint
+            as requests_disclosed,
         count(*) filter (where named.request_type <> 'preservation')::bigint as requests_disclosable,
         sum(named.accounts_specified)::bigint as accounts_specified
     from named
