@@ -235,10 +235,10 @@ def _text(x: float, y: float, text: str, anchor: str = "start", size: int = CHAR
             f'fill="{CHART_INK}">{html.escape(text)}</text>')
 
 
-def _label_width(labels: list[str]) -> float:
+def _label_width(labels: list[str], size: int = CHART_FONT) -> float:
     """Room for the longest label, estimated (no font metrics without a renderer: 0.6 em a
     character is wide enough for this sans-serif face)."""
-    return 0.6 * CHART_FONT * max((len(label) for label in labels), default=0) + 8
+    return 0.6 * size * max((len(label) for label in labels), default=0) + 8
 
 
 def _legend(items: list[tuple[str, str]]) -> str:
@@ -254,7 +254,8 @@ def _stacked_bars(labels: list[str], series: list[tuple[str, str, list[float]]],
     left = _label_width(labels)
     totals = [sum(values[i] for _, _, values in series) for i in range(len(labels))]
     ticks = _ticks(top if top is not None else max(totals, default=0))
-    width = CHART_WIDTH - left - 28  # room for the last tick's label
+    # room for half the last tick's label, centred on the axis's end
+    width = CHART_WIDTH - left - max(28.0, _label_width([_tick_label(ticks[-1], percent)], CHART_FONT - 1) / 2)
     scale = width / ticks[-1]
     height = len(labels) * (BAR + BAR_GAP)
     parts = []
@@ -294,11 +295,12 @@ def _periods_svg(periods: list[str], counts: dict[str, list[float | None]],
                  rates: dict[str, list[float | None]]) -> str:
     """Two panels: the requests of each type per period as grouped columns, and the disclosure
     rates per period as lines (a withheld or missing figure is left out: a gap)."""
-    panel = (CHART_WIDTH - 2 * 56) / 2
+    ticks = _ticks(max((v for values in counts.values() for v in values if v is not None), default=0))
+    # left of each panel, room for its axis's labels ("1,500,000" needs more than "100%")
+    x0 = max(48.0, _label_width([_tick_label(t, False) for t in ticks], CHART_FONT - 1))
+    panel = (CHART_WIDTH - x0 - 56) / 2
     parts: list[str] = []
     # left: grouped columns
-    x0 = 48
-    ticks = _ticks(max((v for values in counts.values() for v in values if v is not None), default=0))
     parts += _panel_axis(x0, panel, ticks, False)
     slot = panel / max(len(periods), 1)
     column = slot * 0.8 / max(len(counts), 1)

@@ -281,16 +281,44 @@ def test_a_rate_line_breaks_where_a_period_has_no_rate():
 
 
 def test_the_periods_chart_names_as_many_periods_as_fit():
-    """Eight years of half-years: a panel 264 units wide gives each period 16.5; a name needs 50, so
-    every fourth period is named (the names would overlap), and every period is drawn."""
+    """Eight years of half-years: the names (50 units each) would overlap, so every n-th period is
+    named, n the smallest that keeps them 50 apart; every period is drawn."""
     from dagster_project.html_report import chart_periods
 
     rows = [{"period": f"{2017 + i // 2}-H{i % 2 + 1}", "legal_requests": 10, "emergency_requests": 5,
              "preservation_requests": 1, "legal_disclosure_rate": 0.5, "emergency_disclosure_rate": 0.25}
             for i in range(16)]
     svg = chart_periods(rows)
-    named = re.findall(r'font-size="11" fill="[^"]+">(\d{4}-H\d)</text>', svg)
-    assert named == [r["period"] for r in rows][::4] * 2  # under each panel
     assert len(re.findall(r"<title>\d{4}-H\d, legal: 10</title>", svg)) == 16
-    x = [float(v) for v in re.findall(r'<text x="([0-9.]+)"[^>]*font-size="11" fill="[^"]+">\d{4}-H\d<', svg)[:4]]
-    assert min(b - a for a, b in zip(x, x[1:])) >= 50
+    named = re.findall(r'<text x="([0-9.]+)"[^>]*font-size="11" fill="[^"]+">(\d{4}-H\d)</text>', svg)
+    left = named[:len(named) // 2]  # then the same under the rates
+    periods = [r["period"] for r in rows]
+    n = periods.index(left[1][1])
+    assert n >= 2 and [p for _, p in left] == periods[::n]
+    assert [p for _, p in named[len(left):]] == [p for _, p in left]
+    step = float(left[1][0]) - float(left[0][0])
+    assert step >= 50 and step * (n - 1) / n < 50
+
+
+def _text_extents(svg: str) -> list[tuple[str, float, float]]:
+    """(text, left, right) of every figure on an axis, by DejaVu Sans's advance widths (the face
+    chromium draws here): a digit 0.636 em, a comma 0.318 em, a % sign 0.95 em."""
+    found = []
+    for x, anchor, size, text in re.findall(
+            r'<text x="([0-9.-]+)" y="[0-9.-]+" text-anchor="(\w+)" font-size="(\d+)"[^>]*>([0-9,%]+)</text>', svg):
+        width = int(size) * sum(0.636 if c.isdigit() else 0.318 if c == "," else 0.95 for c in text)
+        left = float(x) - {"start": 0, "middle": width / 2, "end": width}[anchor]
+        found.append((text, left, left + width))
+    return found
+
+
+def test_an_axis_with_millions_stays_inside_its_chart():
+    from dagster_project.html_report import CHART_WIDTH, chart_periods, chart_top_countries
+
+    rows = [{"period": f"202{i}-H1", "legal_requests": 12_300_000 * (i + 1), "emergency_requests": 2_500_000,
+             "preservation_requests": 1_000, "legal_disclosure_rate": 0.5, "emergency_disclosure_rate": 0.25}
+            for i in range(4)]
+    countries = [_row("United States", 15_400_000, 5, 5), _row("Wallis and Futuna", 3, 0, 0)]
+    for svg in (chart_periods(rows), chart_top_countries(countries)):
+        outside = [(t, round(a), round(b)) for t, a, b in _text_extents(svg) if a < 0 or b > CHART_WIDTH]
+        assert not outside, outside
