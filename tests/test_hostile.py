@@ -68,6 +68,12 @@ QUARANTINED: dict[str, tuple[bytes, list[str]]] = {
                                 ["duplicate key"]),
     # a line over 1 MB is quarantined without being parsed, even when it is valid JSON
     "h31_long_line.jsonl": (line(hostile_event("h31", agency="x" * 1_100_000)), ["line longer than 1 MB, not parsed"]),
+    # what DuckDB's lenient reader takes is not JSON (RFC 8259): NaN, Infinity, a trailing comma
+    "h32_lenient_json.jsonl": (
+        line(hostile_event("h32a", nondisclosure_order=float("nan"))) + b"\n"
+        + line(hostile_event("h32b", agency="x")).replace(b'"x"', b"-Infinity") + b"\n"
+        + line(hostile_event("h32c"))[:-1] + b", }",
+        ["invalid JSON", "invalid JSON", "invalid JSON"]),
 }
 # entries of requests/ that are not read, listed with their reasons (CONTRACT 1)
 NOT_READ: dict[str, str] = {
@@ -89,6 +95,8 @@ ACCEPTED: dict[str, tuple[str, int]] = {
     "H-DUPLICATE": ("IE", 1),
     "H-WRONG-TYPES": ("AT", 0),
     "H-LATER-BROKEN": ("PT", 1),
+    # the words of lenient JSON inside strings: valid
+    "H-LENIENT-LOOKALIKE": ("HU", 1),
 }
 # request id -> invalid identifier reasons it must list
 INVALID: dict[str, list[str]] = {
@@ -136,6 +144,8 @@ def hostile_drop(root: Path) -> Path:
         line(hostile_event("H-LATER-BROKEN", country="PT")) + b"\n"
         + line(hostile_event("H-LATER-BROKEN", country="PT", outcome="not_a_thing",
                              updated_at="2022-04-01T00:00:00Z")) + b"\n")
+    (requests / "a13_lenient_lookalike.jsonl").write_bytes(line(hostile_event(
+        "H-LENIENT-LOOKALIKE", country="HU", agency="NaN, Infinity, ]", legal_process="[nan,]")) + b"\n")
     # a preservation request that says it disclosed data (the report's definitions: none does)
     (requests / "a12_preservation_disclosed.jsonl").write_bytes(line(hostile_event(
         "H-PRESERVATION-DISCLOSED", country="CZ", request_type="preservation", outcome="disclosed",

@@ -186,3 +186,43 @@ def test_helpers_are_skipped_only_where_they_cannot_change_the_reading(classify,
         reference = reference.replace(shortcut, nothing)
     # every column: what the text was read as, and why it was refused
     assert classify(texts, region, columns="*") == classify(texts, region, sql=reference, columns="*")
+
+
+# --- JSON lines: what only DuckDB's lenient reader takes is not JSON -----------------------------
+
+JSON_TOKENS = ["{", "}", "[", "]", ":", ",", " ", "\t", '"a"', '"b"', '"x, nan]"', '",}"', "1", "-1.5", "0",
+               "NaN", "nan", "-NaN", "-inf", "+inf", "INF", "Infinity", "-Infinity", "infinity", "true", "null"]
+
+
+def _lines_parsed_is_json() -> str:
+    """The expression stg_requests__lines_parsed judges a line's JSON by, on a column `line_text`."""
+    sql = (DBT_PROJECT_DIR / "models" / "staging" / "stg_requests__lines_parsed.sql").read_text()
+    start = sql.index("json_valid(line_text) and not (")
+    return sql[start:sql.index(" as is_json,", start)]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(JSON_TOKENS), max_size=14))
+def test_a_line_is_json_only_as_rfc_8259_has_it(tokens):
+    """The model's check (DuckDB's reader, then Python's strict one where a lenient form may be)
+    says what a strict reader says, for every text DuckDB reads: NaN, Infinity and trailing commas
+    are not JSON, the same words in strings are."""
+    from dagster_project.dbt_plugin import is_strict_json
+
+    text = "".join(tokens)
+    con = duckdb.connect()
+    register_functions(con)
+    model, lenient = con.execute(
+        f"select {_lines_parsed_is_json()}, json_valid(line_text) from (select ? as line_text)", [text]).fetchone()
+    assert model == (lenient and is_strict_json(text)), text
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ('{"a": 1}', True), ('{"a": "x, nan, }"}', True), ('{"a": [1, 2 ]}', True),
+    ('{"a": NaN}', False), ('{"a": -Infinity}', False), ('{"a": inf}', False), ('{"a": 1,}', False),
+    ('[1, 2,]', False), ('{"a": {"b": 1 , } }', False),
+])
+def test_lenient_json_is_not_json(text, expected):
+    con = duckdb.connect()
+    register_functions(con)
+    assert con.execute(f"select {_lines_parsed_is_json()} from (select ? as line_text)", [text]).fetchone()[0] is expected
