@@ -629,9 +629,12 @@ def _csv_columns(path: Path, label: str) -> str:
     """The CSV header as a DuckDB struct literal of varchar columns."""
     opener = gzip.open if path.name.endswith(".gz") else open
     try:
-        with opener(path, "rt", encoding="utf-8-sig", newline="") as handle:
-            first = next(csv.reader([handle.readline()]), [])
-    except (OSError, UnicodeDecodeError, EOFError) as exc:
+        with opener(path, "rb") as handle:
+            header = handle.readline()  # the header line alone: a fault further down is not its
+        first = next(csv.reader([header.decode("utf-8-sig")]), [])
+    except UnicodeDecodeError as exc:
+        raise DropError(f"{label} line 1 (the header): invalid UTF-8 at byte {exc.start + 1}") from None
+    except (OSError, EOFError) as exc:
         raise DropError(f"{label} cannot be read: {exc}") from exc
     if not first:
         raise DropError(f"{label} is empty: it needs a header row")

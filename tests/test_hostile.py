@@ -390,12 +390,19 @@ HEADER = "account_id,identifier_type,identifier_value,valid_from,valid_to\n"
          "directory/account_identifiers.csv line 3: unreadable row (MISSING COLUMNS)"),
         (HEADER + "6812345678901234567,username,jane.doe,,\n6.800000000000001e+18,username,johngarcia,,\n",
          "directory/account_identifiers.csv line 3: account_id is not a string of digits"),
+        # invalid UTF-8 in the header, then in a row (the header is read alone: not its fault)
+        (HEADER.replace("account_id", "account_\udcffid").encode("utf-8", "surrogateescape")
+         + b"6812345678901234567,username,jane.doe,,\n",
+         "directory/account_identifiers.csv line 1 (the header): invalid UTF-8 at byte 9"),
+        (HEADER.encode() + b"6812345678901234567,username,jane.doe,,\n6800000000000097849,username,john\xffgarcia,,\n",
+         "directory/account_identifiers.csv line 3: unreadable row (INVALID ENCODING)"),
     ],
-    ids=["header-only", "three-fields", "float-id"],
+    ids=["header-only", "three-fields", "float-id", "utf8-header", "utf8-row"],
 )
 def test_broken_directory_fails_with_one_line_and_no_value(tmp_path, content, expected):
     raw = _small_drop(tmp_path / "raw")
-    (raw / "directory" / "account_identifiers.csv").write_text(content)
+    target = raw / "directory" / "account_identifiers.csv"
+    target.write_bytes(content) if isinstance(content, bytes) else target.write_text(content)
     result = _irr_run(raw, tmp_path)
     assert result.returncode == 1
     assert result.stderr.splitlines() == [f"irr: run failed: raw__account_identifiers: {expected}"]
