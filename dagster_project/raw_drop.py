@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
 import gzip
 import hashlib
@@ -584,7 +585,9 @@ def _load_part(con: duckdb.DuckDBPyConnection, raw_dir: Path, table: str, path: 
     try:
         con.execute(f"insert into raw.{table} select {_as_text(table)} from {scan}")
     except duckdb.Error as exc:
-        raise DropError(f"{label} cannot be read: {_reason(exc)}") from None
+        # DuckDB names the file by the path it was given: the drop's own name for it instead
+        reason = _reason(exc).replace(_sql_path(path), label).replace(str(path), label)
+        raise DropError(f"{label} cannot be read: {reason}") from None
     if not is_parquet:
         rejected = con.execute("select line, error_type from reject_errors order by line limit 1").fetchone()
         if rejected:
@@ -625,17 +628,29 @@ def _reason(exc: BaseException) -> str:
     return re.split(r"(?i)\b(original line|line:|value)\b", first)[0].rstrip(" :(") or type(exc).__name__
 
 
+def _first_line_bytes(path: Path, block: int = 1 << 16) -> bytes:
+    """The file's first line, without its end (LF, CRLF or a lone CR, as csv reads them)."""
+    opener = gzip.open if path.name.endswith(".gz") else open
+    head = b""
+    with opener(path, "rb") as handle:
+        while True:
+            more = handle.read(block)
+            head += more
+            end = re.search(rb"[\r\n]", head)
+            if end or not more:
+                return head[:end.start()] if end else head
+
+
 def _csv_columns(path: Path, label: str) -> str:
     """The CSV header as a DuckDB struct literal of varchar columns."""
-    opener = gzip.open if path.name.endswith(".gz") else open
     try:
-        with opener(path, "rb") as handle:
-            header = handle.readline()  # the header line alone: a fault further down is not its
-        first = next(csv.reader([header.decode("utf-8-sig")]), [])
+        header = _first_line_bytes(path)  # alone: a fault further down is not the header's
+        bom = len(codecs.BOM_UTF8) if header.startswith(codecs.BOM_UTF8) else 0
+        first = next(csv.reader([header[bom:].decode("utf-8")]), [])
     except UnicodeDecodeError as exc:
-        raise DropError(f"{label} line 1 (the header): invalid UTF-8 at byte {exc.start + 1}") from None
-    except (OSError, EOFError) as exc:
-        raise DropError(f"{label} cannot be read: {exc}") from exc
+        raise DropError(f"{label} line 1 (the header): invalid UTF-8 at byte {bom + exc.start + 1}") from None
+    except (OSError, EOFError, zlib.error) as exc:
+        raise DropError(f"{label} cannot be read: {exc}") from None
     if not first:
         raise DropError(f"{label} is empty: it needs a header row")
     names = [name.strip().replace("'", "") for name in first]

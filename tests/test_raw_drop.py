@@ -430,3 +430,39 @@ def test_parquet_parts_whose_bytes_passed_the_id_check_are_not_scanned_again(tmp
         write_part("part-1.parquet", "6812345678901234568")
         assert load() == []  # bytes it has not passed since: scanned
         assert load() == ["account_identifiers"]
+
+
+@pytest.mark.parametrize("ending", ["\n", "\r\n", "\r"], ids=["LF", "CRLF", "CR"])
+def test_a_directory_csv_loads_whatever_ends_its_lines(tmp_path, ending):
+    folder = tmp_path / "directory"
+    folder.mkdir()
+    text = HEADER + GOOD_ROW + GOOD_ROW.replace("jane.doe", "bob")
+    (folder / "account_identifiers.csv").write_bytes(text.replace("\n", ending).encode())
+    assert [row[2] for row in _raw_rows(tmp_path, "account_identifiers")] == ["bob", "jane.doe"]
+
+
+def _gzip_damaged(data: bytes) -> bytes:
+    packed = gzip.compress(data)
+    return packed[:12] + b"\xff" * 40 + packed[52:]
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "expected"),
+    [
+        # the byte is counted in the file, the byte-order mark included: 3 + "account_" + 1
+        ("account_identifiers.csv", b"\xef\xbb\xbf" + HEADER.replace("account_id", "account_\xff", 1).encode("latin-1")
+         + GOOD_ROW.encode(), "directory/account_identifiers.csv line 1 (the header): invalid UTF-8 at byte 12"),
+        ("account_identifiers.csv.gz", _gzip_damaged((HEADER + GOOD_ROW * 2000).encode()),
+         "directory/account_identifiers.csv.gz cannot be read: Error -3 while decompressing data"),
+        ("account_identifiers.csv.gz",
+         gzip.compress((HEADER + "".join(f"68{i:017d},username,u{i},,\n" for i in range(20000))).encode())[:4000],
+         "directory/account_identifiers.csv.gz cannot be read: "),
+    ],
+    ids=["bad-header-after-bom", "corrupt-gzip", "truncated-gzip"],
+)
+def test_a_damaged_directory_csv_fails_with_one_line_naming_it(tmp_path, name, data, expected):
+    folder = tmp_path / "directory"
+    folder.mkdir()
+    (folder / name).write_bytes(data)
+    message = _load_error(tmp_path)
+    assert message.startswith(expected) and str(tmp_path) not in message, message
