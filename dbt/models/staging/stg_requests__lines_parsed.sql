@@ -14,6 +14,9 @@
     pre_hook="{{ forget_changed_request_files() }}",
 ) }}
 
+{#- a lenient form's place: NaN or Infinity as a value, or a comma before a closing bracket -#}
+{%- set lenient_json = "(?i)(^|[:,\\[])\\s*[-+]?(nan|inf)|,\\s*[\\]}]" %}
+
 with
 
 files as (
@@ -43,13 +46,16 @@ parsed as (
         not_read_reason,
         trim(line_text) = '' as is_blank,
         -- DuckDB's reader also takes what is not JSON (RFC 8259): NaN or Infinity (any case,
-        -- signed) as a value, a comma before a closing bracket. A line that may hold one (a
-        -- value follows a colon, a comma, an opening bracket or nothing), rare, is judged by
-        -- Python's strict reader. Written here, not in a macro, so that a change is in parse_key.
-        json_valid(line_text) and not (
-            regexp_matches(line_text, '(?i)(^|[:,\[])\s*[-+]?(nan|inf)|,\s*[\]}]')
-            and not irr_is_strict_json(line_text)
-        ) as is_json,
+        -- signed) as a value, a comma before a closing bracket. A line that may hold one (a value
+        -- follows a colon, a comma, an opening bracket or nothing) is looked at again with its
+        -- strings emptied, so that such words inside a string are no fault. Written here, not in
+        -- a macro, so that a change is in parse_key.
+        case
+            when json_valid(line_text) and regexp_matches(line_text, '{{ lenient_json }}')
+                then not regexp_matches(
+                    regexp_replace(line_text, '"([^"\\]|\\.)*"', '""', 'g'), '{{ lenient_json }}')
+            else json_valid(line_text)
+        end as is_json,
         case when json_valid(line_text) then json_type(line_text::json) end as json_kind,
         case when json_valid(line_text) and json_type(line_text::json) = 'OBJECT'
             then line_text::json end as doc
