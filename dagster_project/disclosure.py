@@ -228,7 +228,8 @@ def build_system(con: duckdb.DuckDBPyConnection, period: str, n: int | None = No
         for t in types:
             add((*c, f"{t}_requests"), [("outcome", code, t, o, "requests") for o in outcome_names])
             add((*c, f"{t}_accounts_specified"), [("outcome", code, t, o, "accounts_specified") for o in outcome_names])
-            add((*c, f"{t}_requests_disclosed"), [("outcome", code, t, "disclosed", "requests")])
+            if t != "preservation":  # the report has no disclosed preservation requests (its outcome may)
+                add((*c, f"{t}_requests_disclosed"), [("outcome", code, t, "disclosed", "requests")])
             add((*c, f"{t}_requests"), [("agency", code, a, t, "requests") for a in agencies_of.get(code, [])])
             add(("outcome", code, t, "disclosed", "requests"),
                 [("agency", code, a, t, "requests_disclosed") for a in agencies_of.get(code, [])])

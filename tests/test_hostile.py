@@ -437,3 +437,16 @@ def test_parquet_directory_with_float_ids_fails_naming_the_row(tmp_path):
     assert result.stderr.splitlines() == [
         "irr: run failed: raw__account_identifiers: directory/account_identifiers.parquet row 1: "
         "account_id is not a string of digits"]
+
+
+def test_small_count_protection_takes_no_published_count_for_a_known_zero(hostile):
+    """The reader's program treats cells as known zeros where a sum has no other term: the
+    preservation request said to disclose is a nonzero cell, and must not be one of them."""
+    from dagster_project.disclosure import build_system
+
+    _, root, _ = hostile
+    with duckdb.connect(str(root / "warehouse" / "report.duckdb"), read_only=True) as con:
+        system = build_system(con, "2022-H1", 10)
+    assert system.values[("outcome", "CZ", "preservation", "disclosed", "requests")] == 1
+    assert {k: system.values[k] for k in system.known if system.values[k]} == {}
+    assert not system.broken_sums() and not system.broken_orders()
