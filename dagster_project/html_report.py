@@ -235,10 +235,21 @@ def _text(x: float, y: float, text: str, anchor: str = "start", size: int = CHAR
             f'fill="{CHART_INK}">{html.escape(text)}</text>')
 
 
+# Advance widths (em) of DejaVu Sans, the widest of the faces the page asks for (system-ui,
+# Segoe UI, Roboto and the like are narrower): the few wide and narrow letters, then a bound for
+# the rest by kind. There are no font metrics without a renderer; a label must not be cut off.
+_WIDE = {"m": 0.98, "w": 0.82, "M": 0.87, "W": 1.0, "%": 0.95}
+_NARROW = {"i": 0.28, "l": 0.28, "j": 0.28, ".": 0.32, ",": 0.32, "'": 0.28, " ": 0.32,
+           "f": 0.36, "t": 0.40, "r": 0.42, "I": 0.30, "(": 0.40, ")": 0.40, "-": 0.37}
+
+
+def _text_width(text: str, size: int) -> float:
+    return size * sum(_WIDE.get(c) or _NARROW.get(c) or (0.79 if c.isupper() else 0.64) for c in text)
+
+
 def _label_width(labels: list[str], size: int = CHART_FONT) -> float:
-    """Room for the longest label, estimated (no font metrics without a renderer: 0.6 em a
-    character is wide enough for this sans-serif face)."""
-    return 0.6 * size * max((len(label) for label in labels), default=0) + 8
+    """Room for the widest label, and a gap."""
+    return max((_text_width(label, size) for label in labels), default=0) + 8
 
 
 def _legend(items: list[tuple[str, str]]) -> str:

@@ -4,6 +4,7 @@ report.duckdb, sorting by a click, the filter by any alias, the map, screenshots
 
 from __future__ import annotations
 
+import csv
 import os
 import shutil
 import subprocess
@@ -11,6 +12,7 @@ import subprocess
 import duckdb
 import pytest
 
+from dagster_project.dbt_project import SEEDS_DIR
 from dagster_project.html_report import _fmt_count, _fmt_rate, _fmt_value
 from dagster_project.resources import SAMPLE_RAW_DIR
 from drops import run_in_process
@@ -132,11 +134,31 @@ def test_charts_render_with_text_alternatives_and_a_screenshot(browser_page):
     width = page.evaluate("document.querySelector('svg.map').getBoundingClientRect().right")
     assert page.evaluate("Math.max(...Array.from(document.querySelectorAll('svg.map path'))"
                          ".map(p => p.getBoundingClientRect().right))") <= width + 1
+    # every label and figure of a chart inside its drawing (inline SVG cuts off what is not)
+    outside = page.evaluate("""() => Array.from(document.querySelectorAll('figure.chart svg:not(.map)')).flatMap(svg => {
+        const box = svg.viewBox.baseVal;
+        return Array.from(svg.querySelectorAll('text')).map(t => [t.textContent, t.getBBox()])
+            .filter(([, b]) => b.x < 0 || b.y < 0 || b.x + b.width > box.width || b.y + b.height > box.height)
+            .map(([text]) => text); })""")
+    assert outside == []
     shot = root / "report.png"
     page.screenshot(path=str(shot), full_page=True)
     assert shot.stat().st_size > 50_000
     if os.environ.get("IRR_SCREENSHOT_DIR"):
         shutil.copy(shot, os.path.join(os.environ["IRR_SCREENSHOT_DIR"], "report.png"))
+    # and the same for the shortest and longest country names there are, alone in a chart
+    from dagster_project.html_report import STYLE, _stacked_bars
+
+    names = sorted(r["country_name"] for r in csv.DictReader((SEEDS_DIR / "countries.csv").open()))
+    names = sorted(names, key=len)[:25] + sorted(names, key=len)[-5:]
+    svgs = "".join(f"<figure class='chart'>{_stacked_bars([n], [('legal', '#000', [5])], 'Requests')}</figure>"
+                   for n in names)
+    other = page.context.new_page()
+    other.set_content(f"<html><head><style>{STYLE}</style></head><body><main>{svgs}</main></body></html>")
+    clipped = other.evaluate("""() => Array.from(document.querySelectorAll('svg text'))
+        .filter(t => t.getBBox().x < 0).map(t => t.textContent)""")
+    assert clipped == []
+    other.close()
 
 
 def test_usable_on_a_phone(browser_page):
