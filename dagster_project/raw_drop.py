@@ -628,23 +628,28 @@ def _reason(exc: BaseException) -> str:
     return re.split(r"(?i)\b(original line|line:|value)\b", first)[0].rstrip(" :(") or type(exc).__name__
 
 
-def _first_line_bytes(path: Path, block: int = 1 << 16) -> bytes:
-    """The file's first line, without its end (LF, CRLF or a lone CR, as csv reads them)."""
+def _first_line_bytes(path: Path, block: int = 1 << 16) -> bytes | None:
+    """The file's first line, without its end (LF, CRLF or a lone CR, as csv reads them); None
+    when it is longer than a line may be (MAX_LINE_BYTES): a file without line ends is not read
+    whole to find one."""
     opener = gzip.open if path.name.endswith(".gz") else open
     head = b""
     with opener(path, "rb") as handle:
-        while True:
+        while len(head) <= MAX_LINE_BYTES:
             more = handle.read(block)
             head += more
             end = re.search(rb"[\r\n]", head)
             if end or not more:
                 return head[:end.start()] if end else head
+    return None
 
 
 def _csv_columns(path: Path, label: str) -> str:
     """The CSV header as a DuckDB struct literal of varchar columns."""
     try:
         header = _first_line_bytes(path)  # alone: a fault further down is not the header's
+        if header is None:
+            raise DropError(f"{label} line 1 (the header) is longer than {MAX_LINE_BYTES // 1_000_000} MB")
         bom = len(codecs.BOM_UTF8) if header.startswith(codecs.BOM_UTF8) else 0
         first = next(csv.reader([header[bom:].decode("utf-8")]), [])
     except UnicodeDecodeError as exc:

@@ -457,8 +457,11 @@ def _gzip_damaged(data: bytes) -> bytes:
         ("account_identifiers.csv.gz",
          gzip.compress((HEADER + "".join(f"68{i:017d},username,u{i},,\n" for i in range(20000))).encode())[:4000],
          "directory/account_identifiers.csv.gz cannot be read: "),
+        # a file with no line end is not read whole to find one
+        ("account_identifiers.csv", b"account_id," * 200_000, "directory/account_identifiers.csv line 1 (the header) "
+         "is longer than 1 MB"),
     ],
-    ids=["bad-header-after-bom", "corrupt-gzip", "truncated-gzip"],
+    ids=["bad-header-after-bom", "corrupt-gzip", "truncated-gzip", "no-line-end"],
 )
 def test_a_damaged_directory_csv_fails_with_one_line_naming_it(tmp_path, name, data, expected):
     folder = tmp_path / "directory"
