@@ -23,22 +23,27 @@ SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[Healt
 ZERO_WIDTH = ["\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u200e", "\u202e"]
 
 
+def compiled_model(root: Path, folder: str, model: str) -> tuple[str, duckdb.DuckDBPyConnection]:
+    """A model's SQL as dbt compiles it, and a connection to an empty database under `root` that
+    it can run against (the compiled SQL names the catalog "warehouse")."""
+    db = root / "warehouse.duckdb"
+    env = {**os.environ, "IRR_WAREHOUSE_DB": str(db)}
+    dbt = Path(sys.executable).with_name("dbt")
+    result = subprocess.run(
+        [str(dbt), "compile", "--select", model, "--project-dir", str(DBT_PROJECT_DIR),
+         "--profiles-dir", str(DBT_PROJECT_DIR), "--target-path", str(root / "target")],
+        env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stdout[-3000:]
+    sql = (root / "target" / "compiled" / "irr" / "models" / folder / f"{model}.sql").read_text()
+    return sql, duckdb.connect(str(db))
+
+
 class Classifier:
     """Runs the compiled int_identifiers_classified model over a batch of texts."""
 
     def __init__(self, root: Path) -> None:
-        db = root / "warehouse.duckdb"  # the compiled SQL names the catalog "warehouse"
-        env = {**os.environ, "IRR_WAREHOUSE_DB": str(db)}
-        dbt = Path(sys.executable).with_name("dbt")
-        result = subprocess.run(
-            [str(dbt), "compile", "--select", "int_identifiers_classified", "--project-dir", str(DBT_PROJECT_DIR),
-             "--profiles-dir", str(DBT_PROJECT_DIR), "--target-path", str(root / "target")],
-            env=env, capture_output=True, text=True, timeout=300,
-        )
-        assert result.returncode == 0, result.stdout[-3000:]
-        self.sql = (root / "target" / "compiled" / "irr" / "models" / "intermediate"
-                    / "int_identifiers_classified.sql").read_text()
-        self.con = duckdb.connect(str(db))
+        self.sql, self.con = compiled_model(root, "intermediate", "int_identifiers_classified")
         register_functions(self.con)
         self.con.execute("set TimeZone = 'UTC'")
         self.con.execute("create schema if not exists staging")
@@ -214,18 +219,7 @@ class LinesParsed:
     """Runs the compiled stg_requests__lines_parsed model over lines: whether each is JSON."""
 
     def __init__(self, root: Path) -> None:
-        db = root / "warehouse.duckdb"  # the compiled SQL names the catalog "warehouse"
-        env = {**os.environ, "IRR_WAREHOUSE_DB": str(db)}
-        dbt = Path(sys.executable).with_name("dbt")
-        result = subprocess.run(
-            [str(dbt), "compile", "--select", "stg_requests__lines_parsed", "--project-dir", str(DBT_PROJECT_DIR),
-             "--profiles-dir", str(DBT_PROJECT_DIR), "--target-path", str(root / "target")],
-            env=env, capture_output=True, text=True, timeout=300,
-        )
-        assert result.returncode == 0, result.stdout[-3000:]
-        self.sql = (root / "target" / "compiled" / "irr" / "models" / "staging"
-                    / "stg_requests__lines_parsed.sql").read_text()
-        self.con = duckdb.connect(str(db))
+        self.sql, self.con = compiled_model(root, "staging", "stg_requests__lines_parsed")
         self.con.execute("create schema raw")
         self.con.execute("create table raw.request_files (file_name varchar, file_index integer, sha256 varchar, "
                          "reader_version integer, lines bigint)")
