@@ -21,7 +21,8 @@ renamed as (
         -- identifier (already canonical in the directory)
         {{ directory_type('identifier_type') }} as identifier_type,
         -- int_directory_profile counts the values that are NULL on the raw column: a rule that
-        -- makes a written value NULL here (an empty one, say) must be made there too
+        -- makes a written value NULL here (an empty one, say) must be made there too (a property
+        -- test, tests/test_properties.py, compares the two on hostile rows)
         trim(identifier_value) as identifier_value,
 
         -- validity interval [valid_from, valid_to), NULL = open-ended, UTC
