@@ -41,6 +41,13 @@ def main() -> None:
     if workdir:
         os.environ.setdefault("DBT_PROJECT_DIR", os.getcwd())
         os.chdir(workdir)
+    address = os.environ.get("IRR_DBT_SERVER")
+    if address:  # an irr run's dbt that has already started (warm_dbt.py)
+        from dagster_project import warm_dbt
+
+        status = warm_dbt.call(address, [dbt, *sys.argv[1:]], dict(os.environ), os.getcwd())
+        if status is not None:
+            warm_dbt.exit_as(status)
     os.execv(dbt, [dbt, *sys.argv[1:]])
 
 

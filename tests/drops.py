@@ -89,6 +89,20 @@ def installed(name: str) -> str:
     return str(BIN / name)
 
 
+def descendants(pid: int) -> list[int]:
+    """Every process below `pid` (children, their children...), as /proc lists them now."""
+    out, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+        except OSError:
+            continue
+        out += [int(c) for c in children]
+        todo += [int(c) for c in children]
+    return out
+
+
 def irr_process_env(raw: Path | str, warehouse: Path | str, exports: Path | str, **extra: str) -> dict[str, str]:
     """The environment of an `irr` subprocess pointed at the given folders, with no venv on PATH."""
     return {**os.environ, "PATH": BARE_PATH, "IRR_RAW_DIR": str(raw), "IRR_WAREHOUSE_DIR": str(warehouse),

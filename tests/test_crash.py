@@ -16,7 +16,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from drops import installed, irr_process_env, run_in_process
+from drops import descendants, installed, irr_process_env, run_in_process
 from test_end_to_end import e2e_drop
 
 def _outputs(out: Path) -> dict:
@@ -62,26 +62,13 @@ def _start(raw: Path, out: Path, fault: tuple[str, str] | None = None) -> subpro
                             start_new_session=True)
 
 
-def _descendants(pid: int) -> list[int]:
-    out, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        try:
-            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
-        except OSError:
-            continue
-        out += [int(c) for c in children]
-        todo += [int(c) for c in children]
-    return out
-
-
 def _kill_during_dbt(proc: subprocess.Popen) -> bool:
     """SIGKILL the whole run (irr and its dbt subprocess) once a dbt build is running; True if it was."""
     seen = False
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:
         commands = []
-        for pid in _descendants(proc.pid):
+        for pid in descendants(proc.pid):
             try:
                 commands.append(Path(f"/proc/{pid}/cmdline").read_bytes())
             except OSError:

@@ -29,7 +29,7 @@ from dagster import (
     build_sensor_context,
 )
 
-from drops import event, installed, irr_env, irr_process_env
+from drops import descendants, event, installed, irr_env, irr_process_env
 from test_end_to_end import e2e_drop
 
 REPO = Path(__file__).resolve().parent.parent
@@ -266,26 +266,38 @@ def _alive(pid: int) -> bool:
         return False
 
 
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
 def test_dbt_dies_with_a_run_killed_outright(tmp_path):
     """SIGKILL of `irr` alone (not its process group, as the OOM killer does): its dbt goes too,
-    so nothing writes the warehouse once the run's lock is gone."""
+    so nothing writes the warehouse once the run's lock is gone. The build runs in a worker forked
+    from the run's warm dbt (warm_dbt.py), under the `irr-dbt` that dagster-dbt started."""
     raw = e2e_drop(tmp_path / "raw")
     proc = subprocess.Popen([installed("irr"), "run"], env=irr_process_env(raw, tmp_path / "wh", tmp_path / "ex"),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    dbt = None
+    family: list[int] = []
     deadline = time.monotonic() + 120
-    while dbt is None and time.monotonic() < deadline and proc.poll() is None:
-        for child in Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split():
-            if b"build" in Path(f"/proc/{child}/cmdline").read_bytes():
-                dbt = int(child)
+    while time.monotonic() < deadline and proc.poll() is None:
+        family = descendants(proc.pid)
+        servers = [pid for pid in family if b"dagster_project.warm_dbt" in _cmdline(pid)]
+        # a fork of the server (same command line) runs the build
+        if any(b"build" in _cmdline(pid) for pid in family) and any(
+                _cmdline(pid) == _cmdline(server) for server in servers for pid in descendants(server)):
+            break
         time.sleep(0.05)
-    assert dbt is not None, "no dbt build was seen running"
+    else:
+        pytest.fail("no dbt build was seen running in a worker of the warm dbt")
     proc.kill()
     proc.wait(timeout=60)
     deadline = time.monotonic() + 10
-    while _alive(dbt) and time.monotonic() < deadline:
+    while any(_alive(pid) for pid in family) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not _alive(dbt)
+    assert not [pid for pid in family if _alive(pid)]
 
 
 def test_a_drop_that_names_a_full_disk_is_not_one(tmp_path):

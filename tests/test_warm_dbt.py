@@ -1,0 +1,143 @@
+"""The dbt that has already started (dagster_project/warm_dbt.py): a worker forked from the server
+is dbt run on its caller's streams, folder and environment, exits as dbt does, stops when its
+caller is interrupted and dies when its caller dies."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from dagster_project import warm_dbt
+from dagster_project.dbt_project import MANIFEST_TARGET
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the server is Linux only")
+
+# a caller of the server, as irr-dbt is: exit 100 when no server took the request
+CALLER = """
+import json, sys
+from dagster_project import warm_dbt
+request = json.loads(sys.argv[1])
+status = warm_dbt.call(request["address"], request["argv"], request["env"], request["cwd"])
+if status is None:
+    sys.exit(100)
+warm_dbt.exit_as(status)
+"""
+
+
+def _caller(address: str, argv: list[str], env: dict[str, str], cwd: Path, **popen) -> subprocess.Popen:
+    request = json.dumps({"address": address, "argv": ["dbt", *argv], "env": env, "cwd": str(cwd)})
+    return subprocess.Popen([sys.executable, "-c", CALLER, request], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, **popen)
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def _server() -> int:
+    def found() -> list[int]:  # a child shows its command line once it has exec'd
+        return [pid for pid in _children(os.getpid()) if b"dagster_project.warm_dbt" in _cmdline(pid)]
+
+    assert _wait_for(found, 10)
+    [server] = found()
+    return server
+
+
+def _workers(server: int) -> list[int]:
+    """The server's forks (its other child is multiprocessing's resource tracker, which dbt starts)."""
+    return [pid for pid in _children(server) if _cmdline(pid) == _cmdline(server)]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] not in "ZX"
+    except OSError:
+        return False
+
+
+def _wait_for(predicate, seconds: float = 60) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_a_worker_is_dbt_on_its_callers_streams_folder_and_environment(tmp_path):
+    here, there = tmp_path / "here", tmp_path / "there"
+    for folder in (here, there):
+        folder.mkdir()
+        (folder / "profiles.yml").write_text("{}\n")
+    env = {k: v for k, v in os.environ.items() if k != "DBT_PROFILES_DIR"} | {"DO_NOT_TRACK": "1"}
+    with warm_dbt.started(MANIFEST_TARGET) as address:
+        assert os.environ[warm_dbt.ENV] == address
+        # dbt looks for profiles.yml in its working folder, unless DBT_PROFILES_DIR says where
+        out, err = _caller(address, ["debug", "--config-dir"], env, here).communicate(timeout=120)
+        assert str(here) in out and str(there) not in out, (out, err)
+        caller = _caller(address, ["debug", "--config-dir"], env | {"DBT_PROFILES_DIR": str(there)}, here)
+        out, err = caller.communicate(timeout=120)
+        assert caller.returncode == 0 and str(there) in out, (out, err)
+        # dbt's usage error, on the caller's stderr, with dbt's exit status
+        caller = _caller(address, ["no-such-command"], env, here)
+        out, err = caller.communicate(timeout=120)
+        assert caller.returncode == 2 and "No such command 'no-such-command'" in err, (caller.returncode, out, err)
+    assert warm_dbt.ENV not in os.environ
+    assert not Path(address).parent.exists()
+
+
+def test_without_a_server_the_caller_runs_dbt_itself(tmp_path):
+    caller = _caller(str(tmp_path / "no-socket"), ["--version"], dict(os.environ), tmp_path)
+    caller.communicate(timeout=60)
+    assert caller.returncode == 100
+
+
+def _spin(address: str, tmp_path: Path) -> subprocess.Popen:
+    """A dbt invocation that runs until it is stopped: a macro of a project of its own that loops."""
+    project = tmp_path / "spin"
+    (project / "macros").mkdir(parents=True)
+    (project / "dbt_project.yml").write_text("name: spin\nversion: '1.0'\nprofile: spin\n")
+    (project / "profiles.yml").write_text(
+        "spin:\n  target: memory\n  outputs:\n    memory:\n      type: duckdb\n      path: ':memory:'\n")
+    (project / "macros" / "spin.sql").write_text(
+        "{% macro spin() %}{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}"
+        "{% endmacro %}\n")  # (dbt's sandbox caps one range at 100,000)
+    argv = ["run-operation", "spin", "--project-dir", str(project), "--profiles-dir", str(project)]
+    return _caller(address, argv, dict(os.environ) | {"DO_NOT_TRACK": "1"}, project)
+
+
+@pytest.mark.parametrize("how", ["killed", "interrupted"])
+def test_a_worker_ends_with_its_caller(tmp_path, how):
+    """dagster-dbt interrupts dbt with SIGINT when a run is stopped, and a caller killed outright
+    (SIGKILL, the OOM killer) cannot say anything: either way its dbt stops."""
+    with warm_dbt.started(MANIFEST_TARGET) as address:
+        server = _server()
+        caller = _spin(address, tmp_path)
+        assert _wait_for(lambda: _workers(server)), "no worker was forked"
+        [worker] = _workers(server)
+        time.sleep(3)  # dbt is under way: in the loop
+        caller.send_signal(signal.SIGKILL if how == "killed" else signal.SIGINT)
+        caller.communicate(timeout=60)
+        if how == "killed":
+            assert caller.returncode == -signal.SIGKILL
+        else:  # the signal reached dbt, which stops with its own status for Ctrl-C, passed on
+            assert caller.returncode == 2, caller.returncode
+        assert _wait_for(lambda: not _alive(worker), 10), "the worker outlived its caller"
+        assert _alive(server)  # and the server serves the next invocation
