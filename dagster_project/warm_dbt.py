@@ -69,10 +69,11 @@ def call(address: str, argv: list[str], env: dict[str, str], cwd: str) -> int | 
         except ProcessLookupError:  # it has just ended: its status is on the way
             pass
 
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     try:
-        conn = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        conn.connect(address)
+        conn.connect(_abstract(address))
     except OSError:
+        conn.close()
         return None
     saved = {signum: signal.signal(signum, forward) for signum in FORWARDED}
     with conn:
@@ -113,21 +114,25 @@ def exit_as(status: int) -> None:
 
 @contextmanager
 def started(project_target) -> Iterator[str | None]:
-    """Start a server for the duration of the block, its socket named in IRR_DBT_SERVER; yields
-    its address, or None where there is none (not Linux). `project_target`: the folder of the
-    project's own partial-parse state, read to warm the server up."""
+    """Start a server for the duration of the block, its address in IRR_DBT_SERVER; yields the
+    address, or None where there is none (not Linux). `project_target`: the folder of the
+    project's own partial-parse state, read to warm the server up.
+
+    The socket has an abstract address (Linux: no file, so a run killed outright leaves none
+    behind), written with a leading "@" for the NUL an environment cannot hold; the server
+    serves only processes of this user (it checks each caller's credentials).
+    """
+    import secrets
     import subprocess
-    import tempfile
 
     if not sys.platform.startswith("linux") or not hasattr(os, "pidfd_open"):
         yield None
         return
-    folder = tempfile.mkdtemp(prefix="irr-dbt-")  # mode 0700: only this user reaches the socket
-    address = os.path.join(folder, "socket")
+    address = f"@irr-dbt-{os.getpid()}-{secrets.token_hex(8)}"
     # bound here, listened to there: a client that comes while the server still imports dbt
     # waits in the backlog
     with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as listener:
-        listener.bind(address)
+        listener.bind(_abstract(address))
         listener.listen(16)
         try:
             proc = subprocess.Popen(
@@ -139,8 +144,6 @@ def started(project_target) -> Iterator[str | None]:
         except OSError:  # no interpreter to start: dbt starts cold (and says what is missing)
             proc = None
     if proc is None:
-        os.unlink(address)
-        os.rmdir(folder)
         yield None
         return
     before = os.environ.get(ENV)
@@ -158,9 +161,11 @@ def started(project_target) -> Iterator[str | None]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-        for name in os.listdir(folder):
-            os.unlink(os.path.join(folder, name))
-        os.rmdir(folder)
+
+
+def _abstract(address: str) -> str:
+    """The socket address of an IRR_DBT_SERVER value: "@name" is the abstract name "\\0name"."""
+    return "\0" + address[1:] if address.startswith("@") else address
 
 
 class _Server:
