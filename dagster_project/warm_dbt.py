@@ -105,7 +105,10 @@ def call(address: str, argv: list[str], env: dict[str, str], cwd: str) -> int | 
 def exit_as(status: int) -> None:
     """Exit as a process with this exit status did (a negative status: killed by that signal)."""
     if status < 0:
-        signal.signal(-status, signal.SIG_DFL)
+        try:
+            signal.signal(-status, signal.SIG_DFL)
+        except (OSError, ValueError):  # SIGKILL and SIGSTOP keep their default, and cannot be set
+            pass
         os.kill(os.getpid(), -status)
     sys.exit(status)
 

@@ -123,6 +123,19 @@ def _spin(address: str, tmp_path: Path) -> subprocess.Popen:
     return _caller(address, argv, dict(os.environ) | {"DO_NOT_TRACK": "1"}, project)
 
 
+def test_a_caller_ends_as_its_worker_did(tmp_path):
+    """A worker killed outright (the OOM killer picks the largest process: dbt's) ends its caller
+    with the same signal, as dagster-dbt would have seen dbt end."""
+    with warm_dbt.started(MANIFEST_TARGET) as address:
+        server = _server()
+        caller = _spin(address, tmp_path)
+        assert _wait_for(lambda: _workers(server)), "no worker was forked"
+        [worker] = _workers(server)
+        os.kill(worker, signal.SIGKILL)
+        _, err = caller.communicate(timeout=60)
+        assert caller.returncode == -signal.SIGKILL, (caller.returncode, err)
+
+
 @pytest.mark.parametrize("how", ["killed", "interrupted"])
 def test_a_worker_ends_with_its_caller(tmp_path, how):
     """dagster-dbt interrupts dbt with SIGINT when a run is stopped, and a caller killed outright
