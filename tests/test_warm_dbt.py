@@ -109,6 +109,26 @@ def test_without_a_server_the_caller_runs_dbt_itself(tmp_path):
     assert caller.returncode == 100
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="calling as another user needs root")
+def test_the_server_serves_its_own_user_only():
+    """Any process can connect to an abstract socket: the server looks at who called."""
+    with warm_dbt.started(MANIFEST_TARGET) as address:
+        outcomes = []
+        for uid in (65534, os.geteuid()):  # nobody, then this user
+            child = os.fork()
+            if child == 0:  # no new interpreter: nobody cannot read this one's folder
+                try:
+                    os.setgid(uid)
+                    os.setuid(uid)
+                    status = warm_dbt.call(address, ["dbt", "--version"], {"DO_NOT_TRACK": "1"}, "/")
+                    os._exit(100 if status is None else status)
+                except BaseException:  # noqa: BLE001
+                    os._exit(99)
+            _, status = os.waitpid(child, 0)
+            outcomes.append(os.waitstatus_to_exitcode(status))
+        assert outcomes == [100, 0]  # nobody was refused (nothing ran); this user's dbt ran
+
+
 def _spin(address: str, tmp_path: Path) -> subprocess.Popen:
     """A dbt invocation that runs until it is stopped: a macro of a project of its own that loops."""
     project = tmp_path / "spin"
