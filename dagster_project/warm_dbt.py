@@ -9,8 +9,10 @@ on those streams. `irr-dbt` forwards the signals it gets to the worker and exits
 did, so to dagster-dbt it is dbt. Without a server (a run launched by the Dagster daemon or the
 UI), or when the server cannot be reached, `irr-dbt` runs dbt as before.
 
-Each worker is a fork of a process that only imported dbt, never ran it: it starts as fresh as a
-new dbt process. A worker dies with its `irr-dbt` (the server kills it when the connection
+Each worker is a fork of a process that imported dbt and filled its caches but never ran a dbt
+command: dbt's global state (flags, adapters, the invocation) starts as in a new process. What a
+worker shares with the server instead: umask, limits and niceness, and multiprocessing's
+resource tracker. A worker dies with its `irr-dbt` (the server kills it when the connection
 drops) and with the server, which dies with `irr run` (PR_SET_PDEATHSIG), so no dbt goes on
 writing the warehouse after its run is gone. Linux only; elsewhere dbt runs as before.
 
@@ -51,6 +53,12 @@ def _die_with_parent(parent: int) -> bool:
     return os.getppid() == parent
 
 
+def _peer_uid(conn: socket.socket) -> int:
+    """The user id of the process at the other end of a Unix socket (SO_PEERCRED: pid, uid, gid)."""
+    creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
+    return int.from_bytes(creds[4:8], sys.byteorder)
+
+
 # --- the client: irr-dbt ------------------------------------------------------------------------
 
 def call(address: str, argv: list[str], env: dict[str, str], cwd: str) -> int | None:
@@ -66,12 +74,16 @@ def call(address: str, argv: list[str], env: dict[str, str], cwd: str) -> int | 
             return
         try:
             os.kill(worker[0], signum)
-        except ProcessLookupError:  # it has just ended: its status is on the way
+        except OSError:  # it has just ended: its status is on the way
             pass
 
     conn = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     try:
         conn.connect(_abstract(address))
+        # an abstract name has no permissions: were the server gone, another user could hold
+        # the name; the arguments, environment and streams go to this user's server only
+        if _peer_uid(conn) != os.getuid():
+            raise ConnectionRefusedError
     except OSError:
         conn.close()
         return None
@@ -128,7 +140,7 @@ def started(project_target) -> Iterator[str | None]:
     import secrets
     import subprocess
 
-    if not sys.platform.startswith("linux") or not hasattr(os, "pidfd_open"):
+    if not sys.platform.startswith("linux") or not _has_pidfd():
         yield None
         return
     address = f"@irr-dbt-{os.getpid()}-{secrets.token_hex(8)}"
@@ -139,7 +151,8 @@ def started(project_target) -> Iterator[str | None]:
         listener.listen(16)
         try:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "dagster_project.warm_dbt", str(listener.fileno()), str(os.getpid()),
+                # -P: the package installed, never a folder of that name where irr run was started
+                [sys.executable, "-P", "-m", "dagster_project.warm_dbt", str(listener.fileno()), str(os.getpid()),
                  str(project_target)],
                 stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                 pass_fds=[listener.fileno()],
@@ -166,6 +179,15 @@ def started(project_target) -> Iterator[str | None]:
             proc.wait()
 
 
+def _has_pidfd() -> bool:
+    """Whether the kernel has pidfd_open (Linux 5.3), which the server waits for its workers with."""
+    try:
+        os.close(os.pidfd_open(os.getpid()))
+    except (AttributeError, OSError):
+        return False
+    return True
+
+
 def _abstract(address: str) -> str:
     """The socket address of an IRR_DBT_SERVER value: "@name" is the abstract name "\\0name"."""
     return "\0" + address[1:] if address.startswith("@") else address
@@ -182,6 +204,8 @@ class _Server:
         self.workers: dict[int, tuple[socket.socket, int]] = {}  # pid -> (connection, pidfd)
 
     def serve(self) -> None:
+        import selectors
+
         while True:
             for key, _ in self.selector.select():
                 what, pid = key.data
@@ -190,25 +214,27 @@ class _Server:
                         os.kill(pid, signal.SIGKILL)
                     return
                 if what == "accept":
-                    self._accept()
+                    conn, _ = self.listener.accept()
+                    if _peer_uid(conn) != os.getuid():
+                        conn.close()
+                    else:  # its request is read when it has come: a silent caller holds up no other
+                        conn.setblocking(False)
+                        self.selector.register(conn, selectors.EVENT_READ, ("request", None))
+                elif what == "request":
+                    self.selector.unregister(key.fileobj)
+                    self._start(key.fileobj)
                 elif what == "exit":
                     self._reap(pid)
-                elif what == "client":  # irr-dbt closed the connection (killed): its dbt goes too
-                    try:
-                        os.kill(pid, signal.SIGKILL)
-                    except ProcessLookupError:
-                        pass
+                elif what == "client" and pid in self.workers:
+                    # irr-dbt closed the connection (killed): its dbt goes too. (A worker not
+                    # yet reaped keeps its pid, so the signal cannot reach another process.)
+                    os.kill(pid, signal.SIGKILL)
                     self.selector.unregister(key.fileobj)
 
-    def _accept(self) -> None:
+    def _start(self, conn: socket.socket) -> None:
+        """Fork a worker for the request that `conn` brought, or close `conn` on a bad one."""
         import selectors
 
-        conn, _ = self.listener.accept()
-        creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
-        if int.from_bytes(creds[4:8], sys.byteorder) != os.getuid():
-            conn.close()
-            return
-        conn.settimeout(30)  # a caller sends its request as soon as it is connected
         try:
             request, fds, _, _ = socket.recv_fds(conn, MAX_REQUEST, 3)
             request = json.loads(request)
@@ -216,7 +242,7 @@ class _Server:
         except (OSError, ValueError):
             conn.close()
             return
-        if len(fds) != 3:
+        if len(fds) != 3 or not isinstance(request, dict):
             for fd in fds:
                 os.close(fd)
             conn.close()
@@ -268,7 +294,6 @@ class _Server:
             for target, fd in enumerate(fds):
                 os.dup2(fd, target)
                 os.close(fd)
-            signal.signal(signal.SIGINT, signal.default_int_handler)
             for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGCHLD):
                 signal.signal(signum, signal.SIG_DFL)
             os.chdir(request["cwd"])
@@ -277,11 +302,15 @@ class _Server:
             sys.argv = list(request["argv"])
             from dbt.cli.main import cli
 
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
             try:
                 cli(prog_name="dbt")
                 code = 0
             except SystemExit as exc:
                 code = _exit_code(exc.code)
+        except KeyboardInterrupt:  # before dbt could handle it: end as Python does, by the signal
+            code = -signal.SIGINT
         except BaseException:  # noqa: BLE001 - anything dbt let through ends the worker, as it would dbt
             import traceback
 
@@ -289,7 +318,10 @@ class _Server:
             code = 1
         finally:
             _finalize()
-            os._exit(code)
+            if code == -signal.SIGINT:
+                signal.signal(signal.SIGINT, signal.SIG_DFL)
+                os.kill(os.getpid(), signal.SIGINT)
+            os._exit(code if code >= 0 else 128 - code)
 
 
 def _exit_code(code) -> int:
@@ -363,6 +395,11 @@ def main() -> None:
         _warm_up(sys.argv[3])
     except Exception:  # noqa: BLE001 - a cold cache only costs time: each worker fills its own
         pass
+    # From here SIGINT is held back rather than ignored (after the warm-up: starting
+    # multiprocessing's resource tracker unblocks it). A worker inherits the mask, so a SIGINT
+    # forwarded to it before it has set its handler waits until it has.
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
     server.serve()
     os._exit(0)  # nothing to flush or close: skip the interpreter's teardown of dbt's modules
 

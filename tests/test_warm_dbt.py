@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -165,6 +166,8 @@ def test_a_worker_ends_with_its_caller(tmp_path, how):
         caller = _spin(address, tmp_path)
         assert _wait_for(lambda: _workers(server)), "no worker was forked"
         [worker] = _workers(server)
+        # its own process group: the terminal's signals reach it through its caller only, once
+        assert os.getpgid(worker) == worker
         time.sleep(3)  # dbt is under way: in the loop
         caller.send_signal(signal.SIGKILL if how == "killed" else signal.SIGINT)
         caller.communicate(timeout=60)
@@ -174,3 +177,72 @@ def test_a_worker_ends_with_its_caller(tmp_path, how):
             assert caller.returncode == 2, caller.returncode
         assert _wait_for(lambda: not _alive(worker), 10), "the worker outlived its caller"
         assert _alive(server)  # and the server serves the next invocation
+
+
+def test_a_worker_dies_with_the_server(tmp_path):
+    """The server killed outright (or crashed): its workers go with it, and their callers say so."""
+    with warm_dbt.started(MANIFEST_TARGET) as address:
+        server = _server()
+        caller = _spin(address, tmp_path)
+        assert _wait_for(lambda: _workers(server)), "no worker was forked"
+        [worker] = _workers(server)
+        os.kill(server, signal.SIGKILL)
+        _, err = caller.communicate(timeout=60)
+        assert caller.returncode == 1 and "the dbt server went away" in err, (caller.returncode, err)
+        assert _wait_for(lambda: not _alive(worker), 10), "the worker outlived the server"
+
+
+def test_a_signal_before_the_worker_is_known_reaches_it(tmp_path):
+    """Interrupted while the server still warms up: the caller holds the signal and passes it on
+    once the worker exists, and the worker, which the server forks with SIGINT held back, takes it."""
+    with warm_dbt.started(MANIFEST_TARGET) as address:
+        server = _server()
+        caller = _spin(address, tmp_path)
+        time.sleep(0.5)  # connected, its request sent; the server still imports dbt (about 2 s)
+        assert not _workers(server)
+        caller.send_signal(signal.SIGINT)
+        caller.communicate(timeout=60)
+        assert caller.returncode not in (0, 100), caller.returncode  # stopped (click says "Aborted!")
+        assert _wait_for(lambda: not _workers(server), 10), "the worker went on"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="calling as another user needs root")
+def test_a_caller_talks_to_its_own_users_server_only(tmp_path):
+    """Were the server gone, another user could bind its abstract name: the caller sends its
+    arguments, environment and streams to nobody else."""
+    address = "@irr-dbt-test-" + os.urandom(8).hex()
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:
+        try:
+            os.setgid(65534)
+            os.setuid(65534)
+            with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as listener:
+                listener.bind(warm_dbt._abstract(address))
+                listener.listen(1)
+                os.write(write, b"x")  # listening
+                conn, _ = listener.accept()
+                conn.settimeout(5)
+                try:
+                    got = conn.recv(1 << 20)
+                except OSError:
+                    got = b""
+                os._exit(1 if got else 0)
+        except BaseException:  # noqa: BLE001
+            os._exit(99)
+    os.read(read, 1)
+    assert warm_dbt.call(address, ["dbt", "--version"], {"SECRET": "x"}, "/") is None
+    _, status = os.waitpid(child, 0)
+    assert os.waitstatus_to_exitcode(status) == 0  # it got nothing
+
+
+def test_the_server_is_the_installed_package_not_a_folder_where_irr_started(tmp_path, monkeypatch):
+    shadow = tmp_path / "dagster_project"
+    shadow.mkdir()
+    (shadow / "__init__.py").write_text("raise SystemExit(3)\n")
+    here = os.getcwd()
+    monkeypatch.chdir(tmp_path)
+    with warm_dbt.started(MANIFEST_TARGET) as address:
+        monkeypatch.chdir(here)
+        out, err = _caller(address, ["--version"], dict(os.environ), tmp_path).communicate(timeout=120)
+        assert "dbt" in out.lower(), (out, err)  # served (a shadowed server would have refused: 100)
