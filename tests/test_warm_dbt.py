@@ -11,6 +11,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -144,14 +146,21 @@ def _spin(address: str, tmp_path: Path) -> subprocess.Popen:
     return _caller(address, argv, dict(os.environ) | {"DO_NOT_TRACK": "1"}, project)
 
 
-def test_a_caller_ends_as_its_worker_did(tmp_path):
-    """A worker killed outright (the OOM killer picks the largest process: dbt's) ends its caller
-    with the same signal, as dagster-dbt would have seen dbt end."""
+@contextmanager
+def _spinning(tmp_path: Path) -> Iterator[tuple[int, subprocess.Popen, int]]:
+    """A server, and a caller whose worker loops: (server, caller, worker)."""
     with warm_dbt.started(MANIFEST_TARGET) as address:
         server = _server()
         caller = _spin(address, tmp_path)
         assert _wait_for(lambda: _workers(server)), "no worker was forked"
         [worker] = _workers(server)
+        yield server, caller, worker
+
+
+def test_a_caller_ends_as_its_worker_did(tmp_path):
+    """A worker killed outright (the OOM killer picks the largest process: dbt's) ends its caller
+    with the same signal, as dagster-dbt would have seen dbt end."""
+    with _spinning(tmp_path) as (_, caller, worker):
         os.kill(worker, signal.SIGKILL)
         _, err = caller.communicate(timeout=60)
         assert caller.returncode == -signal.SIGKILL, (caller.returncode, err)
@@ -161,11 +170,7 @@ def test_a_caller_ends_as_its_worker_did(tmp_path):
 def test_a_worker_ends_with_its_caller(tmp_path, how):
     """dagster-dbt interrupts dbt with SIGINT when a run is stopped, and a caller killed outright
     (SIGKILL, the OOM killer) cannot say anything: either way its dbt stops."""
-    with warm_dbt.started(MANIFEST_TARGET) as address:
-        server = _server()
-        caller = _spin(address, tmp_path)
-        assert _wait_for(lambda: _workers(server)), "no worker was forked"
-        [worker] = _workers(server)
+    with _spinning(tmp_path) as (server, caller, worker):
         # its own process group: the terminal's signals reach it through its caller only, once
         assert os.getpgid(worker) == worker
         time.sleep(3)  # dbt is under way: in the loop
@@ -181,11 +186,7 @@ def test_a_worker_ends_with_its_caller(tmp_path, how):
 
 def test_a_worker_dies_with_the_server(tmp_path):
     """The server killed outright (or crashed): its workers go with it, and their callers say so."""
-    with warm_dbt.started(MANIFEST_TARGET) as address:
-        server = _server()
-        caller = _spin(address, tmp_path)
-        assert _wait_for(lambda: _workers(server)), "no worker was forked"
-        [worker] = _workers(server)
+    with _spinning(tmp_path) as (server, caller, worker):
         os.kill(server, signal.SIGKILL)
         _, err = caller.communicate(timeout=60)
         assert caller.returncode == 1 and "the dbt server went away" in err, (caller.returncode, err)
