@@ -299,7 +299,7 @@ def run(period: str | None, verbose: bool = False, out: TextIO | None = None, fu
     from dagster_project import warm_dbt
 
     started = time.monotonic()
-    with warm_dbt.started(Path(__file__).resolve().parent.parent / "dbt" / "target"):  # dbt imports on the other core while this process imports Dagster
+    with warm_dbt.started():  # dbt imports on the other core while this process imports Dagster
         return _run(period, verbose, out, full_refresh, started)
 
 

@@ -33,6 +33,9 @@ ENV = "IRR_DBT_SERVER"
 PR_SET_PDEATHSIG = 1
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 MAX_REQUEST = 1 << 20  # arguments and environment of one invocation
+# the project's own dbt state, which the warm-up reads: dbt_project.MANIFEST_TARGET (that module
+# imports dagster-dbt, which is what takes the time; a test ties the two)
+PROJECT_TARGET = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "dbt", "target")
 
 # what a dbt build imports after `dbt.cli.main`: imported once by the server, not by every worker
 PRELOAD = (
@@ -128,7 +131,7 @@ def exit_as(status: int) -> None:
 # --- the server ---------------------------------------------------------------------------------
 
 @contextmanager
-def started(project_target) -> Iterator[str | None]:
+def started(project_target: str = PROJECT_TARGET) -> Iterator[str | None]:
     """Start a server for the duration of the block, its address in IRR_DBT_SERVER; yields the
     address, or None where there is none (not Linux). `project_target`: the folder of the
     project's own partial-parse state, read to warm the server up.

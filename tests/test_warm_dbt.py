@@ -247,3 +247,8 @@ def test_the_server_is_the_installed_package_not_a_folder_where_irr_started(tmp_
         monkeypatch.chdir(here)
         out, err = _caller(address, ["--version"], dict(os.environ), tmp_path).communicate(timeout=120)
         assert "dbt" in out.lower(), (out, err)  # served (a shadowed server would have refused: 100)
+
+
+
+def test_the_server_warms_up_on_the_projects_own_state():
+    assert Path(warm_dbt.PROJECT_TARGET) == MANIFEST_TARGET
