@@ -519,16 +519,11 @@ def entry() -> None:
     takes the interpreter about a second after the work is done. What an exit must do is done
     here instead: the threads are joined, the exit hooks run and the streams flushed.
     """
-    import atexit
+    from dagster_project.warm_dbt import finish
 
     code = main()
-    threading._shutdown()  # noqa: SLF001 - what the interpreter's own exit does first
-    atexit._run_exitfuncs()  # noqa: SLF001
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError):
-            code = code or 1
+    if not finish():
+        code = code or 1
     os._exit(code)
 
 

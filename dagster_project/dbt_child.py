@@ -8,14 +8,12 @@ beside the same interpreter. It imports nothing heavy: it adds a few millisecond
 
 from __future__ import annotations
 
-import ctypes
 import os
 import shutil
-import signal
 import sys
 from pathlib import Path
 
-PR_SET_PDEATHSIG = 1
+from dagster_project import warm_dbt
 
 
 def main() -> None:
@@ -23,11 +21,7 @@ def main() -> None:
     # Read from the environment because the parent may die while this interpreter starts, and
     # our parent would then already be the reaper.
     parent = int(os.environ.get("IRR_DBT_PARENT") or os.getppid())
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    except (OSError, AttributeError):  # not Linux: dbt runs as before
-        pass
-    if os.getppid() != parent:  # the parent died before the request took effect
+    if not warm_dbt.die_with_parent(parent):  # the parent died before the request took effect
         sys.exit(1)
     beside = Path(sys.executable).with_name("dbt")
     dbt = str(beside) if beside.is_file() and os.access(beside, os.X_OK) else shutil.which("dbt")
@@ -43,8 +37,6 @@ def main() -> None:
         os.chdir(workdir)
     address = os.environ.get("IRR_DBT_SERVER")
     if address:  # an irr run's dbt that has already started (warm_dbt.py)
-        from dagster_project import warm_dbt
-
         status = warm_dbt.call(address, [dbt, *sys.argv[1:]], dict(os.environ), os.getcwd())
         if status is not None:
             warm_dbt.exit_as(status)

@@ -45,14 +45,16 @@ PRELOAD = (
 )
 
 
-def _die_with_parent(parent: int) -> bool:
-    """Ask Linux to SIGKILL this process when its parent dies; False if the parent is gone already."""
+def die_with_parent(parent: int) -> bool:
+    """Ask Linux to SIGKILL this process when its parent dies (the request outlives exec; not
+    Linux: nothing is asked); whether the parent is still `parent`: it may have died before the
+    request took effect, and the process would then already belong to the reaper."""
     import ctypes
 
     try:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     except (OSError, AttributeError):
-        return False
+        pass
     return os.getppid() == parent
 
 
@@ -286,7 +288,7 @@ class _Server:
         try:
             server = os.getppid()
             os.setpgid(0, 0)  # the terminal's signals reach dbt through irr-dbt, as they would reach dbt
-            if not _die_with_parent(server):
+            if not die_with_parent(server):
                 os._exit(1)
             self.selector.close()
             self.listener.close()
@@ -320,7 +322,7 @@ class _Server:
             traceback.print_exc()
             code = 1
         finally:
-            _finalize()
+            finish()
             if code == -signal.SIGINT:
                 signal.signal(signal.SIGINT, signal.SIG_DFL)
                 os.kill(os.getpid(), signal.SIGINT)
@@ -336,22 +338,25 @@ def _exit_code(code) -> int:
     return 1
 
 
-def _finalize() -> None:
-    """What the interpreter does on its way out of a process: wait for its threads, run the
-    exit hooks (dbt's log files are flushed there), flush the standard streams."""
+def finish() -> bool:
+    """What the interpreter does on its way out of a process, short of freeing its modules: wait
+    for the threads, run the exit hooks (dbt's log files are flushed there), flush the standard
+    streams. False if a stream could not be flushed."""
     import atexit
     import threading
 
     try:
-        threading._shutdown()  # noqa: SLF001 - what Py_FinalizeEx calls
+        threading._shutdown()  # noqa: SLF001 - what Py_FinalizeEx calls first
     except Exception:  # noqa: BLE001
         pass
     atexit._run_exitfuncs()  # noqa: SLF001
+    flushed = True
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
         except (OSError, ValueError):
-            pass
+            flushed = False
+    return flushed
 
 
 def _warm_up(project_target: str) -> None:
@@ -386,7 +391,7 @@ def main() -> None:
     """`python -m dagster_project.warm_dbt LISTENER PARENT PROJECT_TARGET`: serve the connections
     of the listening socket LISTENER (a file descriptor) until the parent closes our stdin or dies."""
     listener, parent = int(sys.argv[1]), int(sys.argv[2])
-    if not _die_with_parent(parent):
+    if not die_with_parent(parent):
         sys.exit(1)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for irr run to handle, not us
     server = _Server(listener)

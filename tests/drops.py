@@ -89,18 +89,38 @@ def installed(name: str) -> str:
     return str(BIN / name)
 
 
+def children(pid: int) -> list[int]:
+    """The processes `pid` started (from its main thread), as /proc lists them now."""
+    try:
+        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
 def descendants(pid: int) -> list[int]:
     """Every process below `pid` (children, their children...), as /proc lists them now."""
     out, todo = [], [pid]
     while todo:
-        current = todo.pop()
-        try:
-            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
-        except OSError:
-            continue
-        out += [int(c) for c in children]
-        todo += [int(c) for c in children]
+        found = children(todo.pop())
+        out += found
+        todo += found
     return out
+
+
+def cmdline(pid: int) -> bytes:
+    """A process's command line (NUL-separated); empty once it is gone."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def alive(pid: int) -> bool:
+    """Whether a process runs (a zombie is dead)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] not in "ZX"
+    except OSError:
+        return False
 
 
 def irr_process_env(raw: Path | str, warehouse: Path | str, exports: Path | str, **extra: str) -> dict[str, str]:

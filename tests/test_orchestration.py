@@ -29,7 +29,7 @@ from dagster import (
     build_sensor_context,
 )
 
-from drops import descendants, event, installed, irr_env, irr_process_env
+from drops import alive, cmdline, descendants, event, installed, irr_env, irr_process_env
 from test_end_to_end import e2e_drop
 
 REPO = Path(__file__).resolve().parent.parent
@@ -259,20 +259,6 @@ def test_sigterm_stops_the_run_with_one_line(tmp_path):
     assert not (tmp_path / "wh" / "report.duckdb").exists()
 
 
-def _alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] not in "ZX"  # a zombie is dead
-    except OSError:
-        return False
-
-
-def _cmdline(pid: int) -> bytes:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return b""
-
-
 def test_dbt_dies_with_a_run_killed_outright(tmp_path):
     """SIGKILL of `irr` alone (not its process group, as the OOM killer does): its dbt goes too,
     so nothing writes the warehouse once the run's lock is gone. The build runs in a worker forked
@@ -284,10 +270,10 @@ def test_dbt_dies_with_a_run_killed_outright(tmp_path):
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:
         family = descendants(proc.pid)
-        servers = [pid for pid in family if b"dagster_project.warm_dbt" in _cmdline(pid)]
+        servers = [pid for pid in family if b"dagster_project.warm_dbt" in cmdline(pid)]
         # a fork of the server (same command line) runs the build
-        if any(b"build" in _cmdline(pid) for pid in family) and any(
-                _cmdline(pid) == _cmdline(server) for server in servers for pid in descendants(server)):
+        if any(b"build" in cmdline(pid) for pid in family) and any(
+                cmdline(pid) == cmdline(server) for server in servers for pid in descendants(server)):
             break
         time.sleep(0.05)
     else:
@@ -295,9 +281,9 @@ def test_dbt_dies_with_a_run_killed_outright(tmp_path):
     proc.kill()
     proc.wait(timeout=60)
     deadline = time.monotonic() + 10
-    while any(_alive(pid) for pid in family) and time.monotonic() < deadline:
+    while any(alive(pid) for pid in family) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not [pid for pid in family if _alive(pid)]
+    assert not [pid for pid in family if alive(pid)]
 
 
 def test_a_drop_that_names_a_full_disk_is_not_one(tmp_path):

@@ -19,6 +19,7 @@ import pytest
 
 from dagster_project import warm_dbt
 from dagster_project.dbt_project import MANIFEST_TARGET
+from drops import alive, children, cmdline
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the server is Linux only")
 
@@ -40,23 +41,9 @@ def _caller(address: str, argv: list[str], env: dict[str, str], cwd: Path, **pop
                             stderr=subprocess.PIPE, text=True, **popen)
 
 
-def _children(pid: int) -> list[int]:
-    try:
-        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except OSError:
-        return []
-
-
-def _cmdline(pid: int) -> bytes:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return b""
-
-
 def _server() -> int:
     def found() -> list[int]:  # a child shows its command line once it has exec'd
-        return [pid for pid in _children(os.getpid()) if b"dagster_project.warm_dbt" in _cmdline(pid)]
+        return [pid for pid in children(os.getpid()) if b"dagster_project.warm_dbt" in cmdline(pid)]
 
     assert _wait_for(found, 10)
     [server] = found()
@@ -65,14 +52,7 @@ def _server() -> int:
 
 def _workers(server: int) -> list[int]:
     """The server's forks (its other child is multiprocessing's resource tracker, which dbt starts)."""
-    return [pid for pid in _children(server) if _cmdline(pid) == _cmdline(server)]
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] not in "ZX"
-    except OSError:
-        return False
+    return [pid for pid in children(server) if cmdline(pid) == cmdline(server)]
 
 
 def _wait_for(predicate, seconds: float = 60) -> bool:
@@ -180,8 +160,8 @@ def test_a_worker_ends_with_its_caller(tmp_path, how):
             assert caller.returncode == -signal.SIGKILL
         else:  # the signal reached dbt, which stops with its own status for Ctrl-C, passed on
             assert caller.returncode == 2, caller.returncode
-        assert _wait_for(lambda: not _alive(worker), 10), "the worker outlived its caller"
-        assert _alive(server)  # and the server serves the next invocation
+        assert _wait_for(lambda: not alive(worker), 10), "the worker outlived its caller"
+        assert alive(server)  # and the server serves the next invocation
 
 
 def test_a_worker_dies_with_the_server(tmp_path):
@@ -190,7 +170,7 @@ def test_a_worker_dies_with_the_server(tmp_path):
         os.kill(server, signal.SIGKILL)
         _, err = caller.communicate(timeout=60)
         assert caller.returncode == 1 and "the dbt server went away" in err, (caller.returncode, err)
-        assert _wait_for(lambda: not _alive(worker), 10), "the worker outlived the server"
+        assert _wait_for(lambda: not alive(worker), 10), "the worker outlived the server"
 
 
 def test_a_signal_before_the_worker_is_known_reaches_it(tmp_path):
