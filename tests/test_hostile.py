@@ -59,6 +59,8 @@ QUARANTINED: dict[str, tuple[bytes, list[str]]] = {
                             ["invalid updated_at"]),
     "h23_empty_id.jsonl": (line(hostile_event("h23", request_id="  ")), ["empty request_id"]),
     "h24_blank_lines.jsonl": (b"\n   ", ["blank line", "blank line"]),
+    # spaces that trim() takes off (U+3000, U+00A0) make a blank line; a tab is not one of them
+    "h24b_unicode_blank_lines.jsonl": ("\u3000\u00a0 \n\t".encode(), ["blank line", "invalid JSON"]),
     "h25_legal_process_number.jsonl": (line(hostile_event("h25", legal_process=5)), ["legal_process is not a string"]),
     "h26_not_jsonl.txt": (b"hello\nworld", ["invalid JSON", "invalid JSON"]),
     "h27_sql_formula_id.jsonl": (line(hostile_event("h27", request_id="=1+1", country="Narnia")), ["unknown country"]),
