@@ -33,8 +33,14 @@ lines as (
     from {{ source('raw', 'request_lines') }} as lines
     left join files using (file_name)
     {% if is_incremental() %}
-    -- the files whose rows the pre-hook kept are up to date
-    where lines.file_name not in (select distinct file_name from {{ this }})
+    -- the files whose rows the pre-hook kept are up to date. The others are found among the
+    -- names first: a run with nothing new then reads no line (a NOT IN on the lines read every
+    -- line's text to keep none, 0.3 s alone at 4 M lines)
+    where lines.file_name in (
+        select file_name from {{ source('raw', 'request_lines') }}
+        except
+        select file_name from {{ this }}
+    )
     {% endif %}
 ),
 
