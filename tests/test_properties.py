@@ -268,7 +268,7 @@ def test_lenient_json_is_not_json_and_valid_json_stays_json(lines_parsed):
 
 def test_a_blank_line_is_one_that_trim_empties(lines_parsed):
     """The model finds blank lines without trimming each: the same lines as `trim(line) = ''`,
-    for every code point alone, repeated, and beside a space or a letter."""
+    for the empty line and for every code point alone, repeated, and beside a space or a letter."""
     con = lines_parsed.con
     con.execute("delete from raw.request_lines")
     con.execute("""
@@ -278,13 +278,16 @@ def test_a_blank_line_is_one_that_trim_empties(lines_parsed):
         cross join (values (''), (' '), ('a')) as beside(b)
         cross join lateral (select chr(cp::integer) as c)
         cross join lateral (values (c), (c || c || c), (b || c), (c || b)) as lines(t)
-        where cp not between 55296 and 57343""")
+        where cp not between 55296 and 57343
+        union all
+        select 'f.jsonl', 1, n, t, true, false, null from (values (0, ''), (-1, chr(0))) as edge(n, t)""")
     lines, differ, blank = con.execute(f"""
         select count(*), count(*) filter (where parsed.is_blank is distinct from (trim(lines.line_text) = '')),
                count(*) filter (where parsed.is_blank)
         from ({lines_parsed.sql}) as parsed join raw.request_lines as lines using (line_number)""").fetchone()
-    assert (lines, differ) == (12 * (1114111 - 2048), 0)
+    assert (lines, differ) == (12 * (1114111 - 2048) + 2, 0)
     assert blank > 17  # the spaces trim takes off (Unicode's Zs), alone, repeated and side by side
+
 
 # --- the directory's profile reads the raw rows: it counts what the staging view would ------------
 
