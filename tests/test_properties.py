@@ -265,7 +265,6 @@ def test_lenient_json_is_not_json_and_valid_json_stays_json(lines_parsed):
     assert lines_parsed(valid + lenient) == [True] * len(valid) + [False] * len(lenient)
 
 
-
 def test_a_blank_line_is_one_that_trim_empties(lines_parsed):
     """The model finds blank lines without trimming each: the same lines as `trim(line) = ''`,
     for the empty line and for every code point alone, repeated, and beside a space or a letter."""
