@@ -16,7 +16,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from drops import descendants, installed, irr_process_env, run_in_process
+from drops import cmdline, descendants, installed, irr_process_env, run_in_process
 from test_end_to_end import e2e_drop
 
 def _outputs(out: Path) -> dict:
@@ -67,12 +67,7 @@ def _kill_during_dbt(proc: subprocess.Popen) -> bool:
     seen = False
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None:
-        commands = []
-        for pid in descendants(proc.pid):
-            try:
-                commands.append(Path(f"/proc/{pid}/cmdline").read_bytes())
-            except OSError:
-                pass
+        commands = [cmdline(pid) for pid in descendants(proc.pid)]
         if any(b"dbt" in c and b"build" in c for c in commands):
             seen = True
             time.sleep(1.0)
