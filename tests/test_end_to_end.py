@@ -362,3 +362,55 @@ def test_request_lines_are_parsed_again_only_for_files_that_changed(e2e, tmp_pat
         con.execute("update staging.stg_requests__events set request_id = null "
                     "where file_name = '2023.jsonl' and line_number = 1")
         assert con.execute("select * from staging.stg_requests__events order by all").fetchall() == incremental
+
+
+def test_events_are_typed_again_only_for_files_whose_inputs_or_clock_verdicts_changed(e2e, tmp_path):
+    """stg_requests__events is incremental by file too (type_key): a file keeps its typed rows
+    unless its parsed lines, the seeds or the code changed, or one of its lines was judged by the
+    clock (in the future then, or now); kept rows follow their file's position; a table of an
+    earlier irr (no type_key) is typed again whole, and the rows are those of a build from nothing."""
+    import shutil
+
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copy(e2e / "warehouse" / "warehouse.duckdb", warehouse)
+    events = "staging.stg_requests__events"
+    models = ["run", "--select", "stg_requests__lines_parsed", "stg_requests__events"]
+
+    def marked(con) -> list[tuple]:
+        """The files with a row that only a new typing of its file would have changed."""
+        return con.execute(f"select distinct file_name from {events} where agency = 'MARK' order by 1").fetchall()
+
+    with duckdb.connect(str(warehouse)) as con:
+        built = con.execute(f"select * exclude (type_key) from {events} order by all").fetchall()
+        indexes = con.execute(f"select distinct file_name, file_index from {events} order by 1").fetchall()
+        con.execute(f"update {events} set agency = 'MARK'")
+        # 2023.jsonl: a line judged "in the future" when it was typed; 2024.jsonl: misnumbered
+        con.execute(f"update {events} set quarantine_reason = 'received_at in the future' "
+                    "where file_name = '2023.jsonl' and line_number = 2")
+        con.execute(f"update {events} set file_index = 99 where file_name = '2024.jsonl'")
+    _dbt_by_hand(models, warehouse, tmp_path)
+    with duckdb.connect(str(warehouse)) as con:
+        assert marked(con) == [("2024.jsonl",)]
+        assert con.execute(f"select distinct file_name, file_index from {events} order by 1").fetchall() == indexes
+        # a clock set back: a time of an accepted line of 2024.jsonl is now in the future
+        con.execute(f"update {events} set agency = 'MARK'")
+        con.execute(f"update {events} set received_at = '2999-01-01' where file_name = '2024.jsonl' and line_number = 1")
+    _dbt_by_hand(models, warehouse, tmp_path)
+    with duckdb.connect(str(warehouse)) as con:
+        assert marked(con) == [("2023.jsonl",)]
+        # another seed: every file is typed again
+        con.execute(f"update {events} set agency = 'MARK'")
+        schema = con.execute("select table_schema from information_schema.tables "
+                             "where table_name = 'country_aliases'").fetchone()[0]
+        con.execute(f"insert into {schema}.country_aliases select 'atlantis', country_code from {schema}.country_aliases limit 1")
+    _dbt_by_hand(models, warehouse, tmp_path)
+    with duckdb.connect(str(warehouse)) as con:
+        assert marked(con) == []
+        # the table of an earlier irr, without type_key
+        con.execute(f"update {events} set agency = 'MARK'")
+        con.execute(f"alter table {events} drop column type_key")
+    _dbt_by_hand(models, warehouse, tmp_path)
+    with duckdb.connect(str(warehouse)) as con:
+        assert marked(con) == []
+        assert con.execute(f"select count(*) from {events} where type_key is null").fetchone()[0] == 0
+        assert con.execute(f"select * exclude (type_key) from {events} order by all").fetchall() == built

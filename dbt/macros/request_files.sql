@@ -19,3 +19,72 @@ where not exists (
 select 1
 {%- endif -%}
 {%- endmacro %}
+
+{#- What stg_requests__events' rows of a file are made from besides its parsed lines (whose
+    parse_key comes first in type_key): this version of the model, period_of and
+    first_reported_day as they compile, the Python functions' code and Unicode tables
+    (irr_functions_version), and the seeds the fields are matched against, row by row. -#}
+{% macro events_type_key() -%}
+'{{ model.checksum.checksum }}:{{ local_md5(period_of("received_at_utc") ~ var("first_reported_day")) }}:'
+    || irr_functions_version() || ':'
+    || (
+        select md5(string_agg(row_text, '|' order by row_text))
+        from (
+            select 'country_aliases ' || seed::varchar as row_text from {{ ref('country_aliases') }} as seed
+            union all
+            select 'request_types ' || seed::varchar from {{ ref('request_types') }} as seed
+            union all
+            select 'outcomes ' || seed::varchar from {{ ref('outcomes') }} as seed
+        )
+    )
+{%- endmacro %}
+
+{#- stg_requests__events' first pre-hook: forget the rows of every file whose type_key is not the
+    one it would have now (its lines parsed again, gone, or typed with other seeds, code or
+    settings), and of every file with a line whose verdict depends on the clock: quarantined as
+    in the future, or with a time that is in the future now (a clock set back). A table of an
+    earlier irr, without type_key, is emptied. -#}
+{% macro forget_events_to_type_again() -%}
+{%- if is_incremental() -%}
+{%- set columns = adapter.get_columns_in_relation(this) | map(attribute='name') | map('lower') | list -%}
+{%- if 'type_key' not in columns -%}
+delete from {{ this }}
+{%- else -%}
+delete from {{ this }}
+where file_name in (
+    select file_name
+    from (select distinct file_name, type_key from {{ this }}) as typed
+    where not exists (
+        select 1
+        from (
+            select files.file_name, files.parse_key || ':' || type_key.suffix as type_key
+            from (select distinct file_name, parse_key from {{ ref('stg_requests__lines_parsed') }}) as files
+            cross join (select {{ events_type_key() }} as suffix) as type_key
+        ) as wanted
+        where wanted.file_name = typed.file_name and wanted.type_key = typed.type_key
+    )
+    union
+    select file_name
+    from {{ this }}
+    where quarantine_reason in ('received_at in the future', 'updated_at in the future')
+        or received_at > now() at time zone 'UTC' + interval 1 day
+        or updated_at > now() at time zone 'UTC' + interval 1 day
+)
+{%- endif -%}
+{%- else -%}
+select 1
+{%- endif -%}
+{%- endmacro %}
+
+{#- stg_requests__events' second pre-hook: the kept rows take their file's position among the
+    drop's files now (a file added or removed before it moves it). -#}
+{% macro renumber_event_files() -%}
+{%- if is_incremental() and 'file_index' in (adapter.get_columns_in_relation(this) | map(attribute='name') | map('lower') | list) -%}
+update {{ this }} as events
+set file_index = files.file_index
+from {{ source('raw', 'request_files') }} as files
+where files.file_name = events.file_name and events.file_index is distinct from files.file_index
+{%- else -%}
+select 1
+{%- endif -%}
+{%- endmacro %}

@@ -1,9 +1,42 @@
 -- One row per raw line: the JSON fields typed and trimmed, and why the line is
 -- quarantined (NULL when it is an accepted request event).
+--
+-- Incremental by file, like stg_requests__lines_parsed: a file's rows are kept while its parsed
+-- lines, this model, the seeds it matches against, the Python text function, first_reported_day
+-- and period_of are what they were (type_key); the pre-hooks forget the rows of every other file,
+-- and of every file with a line whose verdict depends on the clock (in the future then, or now),
+-- and renumber the files (file_index) when one was added or removed before them. So a run on a
+-- drop of many half-years types only its new and changed files.
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='sync_all_columns',
+    pre_hook=["{{ forget_events_to_type_again() }}", "{{ renumber_event_files() }}"],
+) }}
+
 with
 
+keyed_files as (
+    select files.file_name, files.parse_key || ':' || type_key.suffix as type_key
+    from (
+        select distinct file_name, parse_key
+        from {{ ref('stg_requests__lines_parsed') }}
+        {% if is_incremental() %}
+        -- the files whose rows the pre-hooks kept are typed; the others are found among the names
+        where file_name in (
+            select file_name from {{ ref('stg_requests__lines_parsed') }}
+            except
+            select file_name from {{ this }}
+        )
+        {% endif %}
+    ) as files
+    cross join (select {{ events_type_key() }} as suffix) as type_key
+),
+
 parsed as (
-    select * from {{ ref('stg_requests__lines_parsed') }}
+    select lines.*, keyed_files.type_key
+    from {{ ref('stg_requests__lines_parsed') }} as lines
+    inner join keyed_files using (file_name)
 ),
 
 files as (
@@ -137,7 +170,10 @@ final as (
 
         -- quality
         quarantine_reason,
-        quarantine_reason is null as is_accepted
+        quarantine_reason is null as is_accepted,
+
+        -- what the row was made from (the pre-hook's key)
+        type_key
     from checked
 )
 
