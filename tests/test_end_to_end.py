@@ -381,7 +381,7 @@ def test_events_are_typed_again_only_for_files_whose_inputs_or_clock_verdicts_ch
         return con.execute(f"select distinct file_name from {events} where agency = 'MARK' order by 1").fetchall()
 
     with duckdb.connect(str(warehouse)) as con:
-        built = con.execute(f"select * exclude (type_key) from {events} order by all").fetchall()
+        built = con.execute(f"select * exclude (type_key, typed_batch) from {events} order by all").fetchall()
         indexes = con.execute(f"select distinct file_name, file_index from {events} order by 1").fetchall()
         con.execute(f"update {events} set agency = 'MARK'")
         # 2023.jsonl: a line judged "in the future" when it was typed; 2024.jsonl: misnumbered
@@ -413,4 +413,82 @@ def test_events_are_typed_again_only_for_files_whose_inputs_or_clock_verdicts_ch
     with duckdb.connect(str(warehouse)) as con:
         assert marked(con) == []
         assert con.execute(f"select count(*) from {events} where type_key is null").fetchone()[0] == 0
-        assert con.execute(f"select * exclude (type_key) from {events} order by all").fetchall() == built
+        assert con.execute(f"select * exclude (type_key, typed_batch) from {events} order by all").fetchall() == built
+
+
+# the definition of stg_requests__current, written again over the typed events
+CURRENT_FROM_EVENTS = """
+    select * exclude (rank) from (
+        select request_id, country_code, request_type, outcome, legal_process, agency, nondisclosure_order,
+               identifiers_json, received_at, updated_at, period, file_name, line_number,
+               row_number() over (partition by request_id
+                                  order by updated_at desc, file_index desc, line_number desc) as rank
+        from staging.stg_requests__events where is_accepted
+    ) where rank = 1 order by all
+"""
+
+
+def test_current_requests_are_chosen_again_only_for_requests_whose_events_changed(e2e, tmp_path):
+    """stg_requests__current is incremental by request: a file added between two others (which
+    moves the later one) chooses again the requests it has events of, and its removal chooses
+    them again too; every other request keeps its row, and the rows are those the definition
+    gives over all the events."""
+    import shutil
+
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copy(e2e / "warehouse" / "warehouse.duckdb", warehouse)
+    current = "staging.stg_requests__current"
+    columns = ("request_id, country_code, request_type, outcome, legal_process, agency, nondisclosure_order, "
+               "identifiers_json, received_at, updated_at, period, file_name, line_number")
+    models = ["run", "--select", "stg_requests__lines_parsed", "stg_requests__events", "stg_requests__current"]
+    # U1's latest event again, at the same updated_at but from a file that sorts after 2023.jsonl,
+    # and a request of its own
+    added = [event("U1", ["@jane.doe"], outcome="rejected", received_at=H2, updated_at="2023-09-01T00:00:00Z"),
+             event("N1", ["@new.one"], received_at=H2)]
+
+    def chosen(con) -> dict[str, tuple]:
+        return {row[0]: row[1:] for row in con.execute(
+            f"select request_id, outcome, file_name, coalesce(agency = 'MARK', false) from {current}").fetchall()}
+
+    with duckdb.connect(str(warehouse)) as con:
+        before = chosen(con)
+        con.execute("update raw.request_files set file_index = 3 where file_name = '2024.jsonl'")
+        con.execute("update raw.request_lines set file_index = 3 where file_name = '2024.jsonl'")
+        con.execute("insert into raw.request_files select '2023b.jsonl', 2, 'b', reader_version, 2 "
+                    "from raw.request_files where file_name = '2024.jsonl'")
+        con.executemany("insert into raw.request_lines values ('2023b.jsonl', 2, ?, ?, true, false, null)",
+                        [(n, json.dumps(line)) for n, line in enumerate(added, 1)])
+        con.execute(f"update {current} set agency = 'MARK'")
+    _dbt_by_hand(models, warehouse, tmp_path)
+    with duckdb.connect(str(warehouse)) as con:
+        after = chosen(con)
+        assert after["U1"] == ("rejected", "2023b.jsonl", False)
+        assert after["N1"] == ("disclosed", "2023b.jsonl", False)
+        assert {r: v for r, v in after.items() if r not in ("U1", "N1")} == {
+            r: (outcome, file_name, True) for r, (outcome, file_name, _) in before.items() if r != "U1"}
+        con.execute(f"update {current} set agency = null")
+        con.execute("update staging.stg_requests__events set agency = null")
+        assert con.execute(f"select {columns} from {current} order by all").fetchall() == \
+            con.execute(CURRENT_FROM_EVENTS).fetchall()
+        # the file changes: typed again in a batch above the one the table has seen, although
+        # the batch of its first version was the newest and is forgotten
+        con.execute("update raw.request_files set sha256 = 'b2', lines = 1 where file_name = '2023b.jsonl'")
+        con.execute("delete from raw.request_lines where file_name = '2023b.jsonl'")
+        con.execute("insert into raw.request_lines values ('2023b.jsonl', 2, 1, ?, true, false, null)",
+                    [json.dumps(event("N1", ["@new.one"], outcome="rejected", received_at=H2))])
+    _dbt_by_hand(models, warehouse, tmp_path)
+    with duckdb.connect(str(warehouse)) as con:
+        after = chosen(con)
+        assert (after["U1"][:2], after["N1"][:2]) == (before["U1"][:2], ("rejected", "2023b.jsonl"))
+        # the file is gone again
+        con.execute("delete from raw.request_files where file_name = '2023b.jsonl'")
+        con.execute("delete from raw.request_lines where file_name = '2023b.jsonl'")
+        con.execute("update raw.request_files set file_index = 2 where file_name = '2024.jsonl'")
+        con.execute("update raw.request_lines set file_index = 2 where file_name = '2024.jsonl'")
+    _dbt_by_hand(models, warehouse, tmp_path)
+    with duckdb.connect(str(warehouse)) as con:
+        assert chosen(con) == before
+        con.execute(f"update {current} set agency = null")
+        con.execute("update staging.stg_requests__events set agency = null")
+        assert con.execute(f"select {columns} from {current} order by all").fetchall() == \
+            con.execute(CURRENT_FROM_EVENTS).fetchall()

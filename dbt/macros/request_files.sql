@@ -88,3 +88,46 @@ where files.file_name = events.file_name and events.file_index is distinct from 
 select 1
 {%- endif -%}
 {%- endmacro %}
+
+{#- The batch numbers stg_requests__events' next rows must exceed, as a list of SQL expressions:
+    the greatest in the table (once it has the column) and the greatest that stg_requests__current
+    has seen (read by name: current is built from events, not the other way round). -#}
+{% macro events_batches_seen() -%}
+0
+{%- if execute -%}
+{%- if is_incremental() and 'typed_batch' in (adapter.get_columns_in_relation(this) | map(attribute='name') | map('lower') | list) %},
+    coalesce((select max(typed_batch) from {{ this }}), 0)
+{%- endif -%}
+{%- set current = adapter.get_relation(database=this.database, schema=this.schema, identifier='stg_requests__current') -%}
+{%- if current is not none and 'events_batch_seen' in (adapter.get_columns_in_relation(current) | map(attribute='name') | map('lower') | list) %},
+    coalesce((select max(events_batch_seen) from {{ current }}), 0)
+{%- endif -%}
+{%- endif -%}
+{%- endmacro %}
+
+{#- stg_requests__current's pre-hook: forget the requests to choose again. Those with an accepted
+    event typed since the table's last build (a batch above every one it has seen), and those
+    whose chosen event's file was typed again or is gone. The model then chooses for every
+    request with an accepted event and no row. A table of an earlier irr is emptied. -#}
+{% macro forget_current_requests_to_choose_again() -%}
+{%- if is_incremental() and execute -%}
+{%- if 'events_batch_seen' not in (adapter.get_columns_in_relation(this) | map(attribute='name') | map('lower') | list) -%}
+delete from {{ this }}
+{%- else -%}
+delete from {{ this }} as chosen
+where chosen.request_id in (
+        select request_id
+        from {{ ref('stg_requests__events') }}
+        where is_accepted
+            and typed_batch > (select coalesce(max(events_batch_seen), 0) from {{ this }})
+    )
+    or not exists (
+        select 1
+        from (select distinct file_name, typed_batch from {{ ref('stg_requests__events') }}) as typed
+        where typed.file_name = chosen.file_name and typed.typed_batch = chosen.typed_batch
+    )
+{%- endif -%}
+{%- else -%}
+select 1
+{%- endif -%}
+{%- endmacro %}

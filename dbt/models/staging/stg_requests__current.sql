@@ -1,5 +1,18 @@
 -- The current state of each request: among its accepted events, the one with the
 -- greatest updated_at; on a tie the one that comes last (files by name, then lines).
+--
+-- Incremental by request: the pre-hook forgets the requests with an event typed since the last
+-- build (stg_requests__events' typed_batch above every one this table has seen) and those whose
+-- chosen event's file was typed again or is gone; the build chooses for every request with an
+-- accepted event and no row. The other requests keep their row: their events are the same, and
+-- files added or removed elsewhere do not change the order of theirs.
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='sync_all_columns',
+    pre_hook="{{ forget_current_requests_to_choose_again() }}",
+) }}
+
 with
 
 events as (
@@ -7,7 +20,15 @@ events as (
 ),
 
 accepted as (
-    select * from events where is_accepted
+    select * from events
+    where is_accepted
+    {% if is_incremental() %}
+        and request_id in (
+            select request_id from events where is_accepted
+            except
+            select request_id from {{ this }}
+        )
+    {% endif %}
 ),
 
 ranked as (
@@ -42,7 +63,11 @@ final as (
 
         -- provenance of the chosen event
         file_name,
-        line_number
+        line_number,
+        typed_batch,
+
+        -- the greatest batch of stg_requests__events when the row was chosen
+        (select max(typed_batch) from events) as events_batch_seen
     from ranked
     where recency_rank = 1
 )

@@ -6,7 +6,9 @@
 -- and period_of are what they were (type_key); the pre-hooks forget the rows of every other file,
 -- and of every file with a line whose verdict depends on the clock (in the future then, or now),
 -- and renumber the files (file_index) when one was added or removed before them. So a run on a
--- drop of many half-years types only its new and changed files.
+-- drop of many half-years types only its new and changed files. The rows a build adds share a
+-- number (typed_batch) greater than any before: stg_requests__current chooses again the
+-- requests of the batches it has not seen.
 {{ config(
     materialized='incremental',
     incremental_strategy='append',
@@ -41,6 +43,12 @@ parsed as (
 
 files as (
     select * from {{ source('raw', 'request_files') }}
+),
+
+-- above every batch of the table and every batch stg_requests__current has seen, even after the
+-- pre-hook forgot the newest
+this_batch as (
+    select 1 + greatest({{ events_batches_seen() }}) as typed_batch
 ),
 
 country_aliases as (
@@ -172,8 +180,9 @@ final as (
         quarantine_reason,
         quarantine_reason is null as is_accepted,
 
-        -- what the row was made from (the pre-hook's key)
-        type_key
+        -- what the row was made from (the pre-hooks' key), and the build that made it
+        type_key,
+        (select typed_batch from this_batch) as typed_batch
     from checked
 )
 
