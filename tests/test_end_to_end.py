@@ -353,7 +353,9 @@ def test_request_lines_are_parsed_again_only_for_files_that_changed(e2e, tmp_pat
         con.execute(f"update {parsed} set request_id_text = null where request_id_text = 'MARK'")
         con.execute("update staging.stg_requests__events set request_id = null "
                     "where file_name = '2023.jsonl' and line_number = 1")
-        incremental = con.execute("select * from staging.stg_requests__events order by all").fetchall()
+        # typed_batch numbers the builds: the only column where a build from nothing differs
+        incremental = con.execute("select * exclude (typed_batch) from staging.stg_requests__events "
+                                  "order by all").fetchall()
     assert marked == [("2023.jsonl",)]  # kept unread; 2024.jsonl was parsed again
     assert files == [("2023.jsonl",), ("2024.jsonl",)]
 
@@ -361,7 +363,8 @@ def test_request_lines_are_parsed_again_only_for_files_that_changed(e2e, tmp_pat
     with duckdb.connect(str(warehouse)) as con:
         con.execute("update staging.stg_requests__events set request_id = null "
                     "where file_name = '2023.jsonl' and line_number = 1")
-        assert con.execute("select * from staging.stg_requests__events order by all").fetchall() == incremental
+        assert con.execute("select * exclude (typed_batch) from staging.stg_requests__events "
+                           "order by all").fetchall() == incremental
 
 
 def test_events_are_typed_again_only_for_files_whose_inputs_or_clock_verdicts_changed(e2e, tmp_path):
