@@ -255,6 +255,11 @@ class _Server:
         pid = os.fork()
         if pid == 0:
             self._work(conn, request, fds)  # never returns
+        try:
+            # as the worker does first thing: its group exists before its caller learns its pid
+            os.setpgid(pid, pid)
+        except OSError:  # it is gone already
+            pass
         for fd in fds:
             os.close(fd)
         pidfd = os.pidfd_open(pid)
