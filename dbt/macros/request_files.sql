@@ -57,7 +57,7 @@ where file_name in (
     where not exists (
         select 1
         from (
-            select files.file_name, files.parse_key || ':' || type_key.suffix as type_key
+            select files.file_name, md5(files.parse_key || ':' || type_key.suffix) as type_key
             from (select distinct file_name, parse_key from {{ ref('stg_requests__lines_parsed') }}) as files
             cross join (select {{ events_type_key() }} as suffix) as type_key
         ) as wanted

@@ -24,7 +24,8 @@ accepted as (
     where is_accepted
     {% if is_incremental() %}
         and request_id in (
-            select request_id from events where is_accepted
+            -- the table, not the CTE: a CTE named twice is materialised whole
+            select request_id from {{ ref('stg_requests__events') }} where is_accepted
             except
             select request_id from {{ this }}
         )
@@ -67,7 +68,7 @@ final as (
         typed_batch,
 
         -- the greatest batch of stg_requests__events when the row was chosen
-        (select max(typed_batch) from events) as events_batch_seen
+        (select max(typed_batch) from {{ ref('stg_requests__events') }}) as events_batch_seen
     from ranked
     where recency_rank = 1
 )
