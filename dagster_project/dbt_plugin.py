@@ -17,10 +17,11 @@ from dagster_project.identifiers import is_ip_address, normalize_text, phone_e16
 
 @cache
 def functions_version() -> str:
-    """What the functions registered here compute with: their module's code, the Unicode tables
-    of this Python and the phonenumbers release. A model that keeps rows made with them between
-    runs (stg_requests__events) makes them again when this changes."""
-    code = hashlib.sha256(Path(identifiers.__file__).read_bytes()).hexdigest()[:16]
+    """What the functions registered here compute with: their module's code and this one's (which
+    binds them), the Unicode tables of this Python and the phonenumbers release. A model that
+    keeps rows made with them between runs (stg_requests__events) makes them again when this
+    changes."""
+    code = hashlib.sha256(Path(identifiers.__file__).read_bytes() + Path(__file__).read_bytes()).hexdigest()[:16]
     return f"{code}:unicode {unicodedata.unidata_version}:phonenumbers {phonenumbers.__version__}"
 
 

@@ -434,8 +434,8 @@ CURRENT_FROM_EVENTS = """
 def test_current_requests_are_chosen_again_only_for_requests_whose_events_changed(e2e, tmp_path):
     """stg_requests__current is incremental by request: a file added between two others (which
     moves the later one) chooses again the requests it has events of, and its removal chooses
-    them again too; every other request keeps its row, and the rows are those the definition
-    gives over all the events."""
+    them again too; every other request keeps its row, unless another version of the model chose
+    it; and the rows are those the definition gives over all the events."""
     import shutil
 
     warehouse = tmp_path / "warehouse.duckdb"
@@ -483,7 +483,9 @@ def test_current_requests_are_chosen_again_only_for_requests_whose_events_change
     with duckdb.connect(str(warehouse)) as con:
         after = chosen(con)
         assert (after["U1"][:2], after["N1"][:2]) == (before["U1"][:2], ("rejected", "2023b.jsonl"))
-        # the file is gone again
+        # the file is gone again, and the rows were chosen by another version of the model: every
+        # request is chosen again
+        con.execute(f"update {current} set agency = 'MARK', chosen_by = 'an earlier model'")
         con.execute("delete from raw.request_files where file_name = '2023b.jsonl'")
         con.execute("delete from raw.request_lines where file_name = '2023b.jsonl'")
         con.execute("update raw.request_files set file_index = 2 where file_name = '2024.jsonl'")

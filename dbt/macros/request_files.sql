@@ -23,10 +23,11 @@ select 1
 {#- What stg_requests__events' rows of a file are made from besides its parsed lines (whose
     parse_key comes first in type_key): this version of the model, period_of and
     first_reported_day as they compile, the Python functions' code and Unicode tables
-    (irr_functions_version), and the seeds the fields are matched against, row by row. -#}
+    (irr_functions_version), the session's time zone (a time without an offset is read in it),
+    and the seeds the fields are matched against, row by row. -#}
 {% macro events_type_key() -%}
 '{{ model.checksum.checksum }}:{{ local_md5(period_of("received_at_utc") ~ var("first_reported_day")) }}:'
-    || irr_functions_version() || ':'
+    || irr_functions_version() || ':' || current_setting('TimeZone') || ':'
     || (
         select md5(string_agg(row_text, '|' order by row_text))
         from (
@@ -106,12 +107,14 @@ select 1
 {%- endmacro %}
 
 {#- stg_requests__current's pre-hook: forget the requests to choose again. Those with an accepted
-    event typed since the table's last build (a batch above every one it has seen), and those
-    whose chosen event's file was typed again or is gone. The model then chooses for every
-    request with an accepted event and no row. A table of an earlier irr is emptied. -#}
+    event typed since the table's last build (a batch above every one it has seen), those
+    whose chosen event's file was typed again or is gone, and all of them after a change to the
+    model (its checksum, chosen_by). The model then chooses for every request with an accepted
+    event and no row. A table of an earlier irr is emptied. -#}
 {% macro forget_current_requests_to_choose_again() -%}
 {%- if is_incremental() and execute -%}
-{%- if 'events_batch_seen' not in (adapter.get_columns_in_relation(this) | map(attribute='name') | map('lower') | list) -%}
+{%- set columns = adapter.get_columns_in_relation(this) | map(attribute='name') | map('lower') | list -%}
+{%- if 'events_batch_seen' not in columns or 'chosen_by' not in columns -%}
 delete from {{ this }}
 {%- else -%}
 delete from {{ this }} as chosen
@@ -126,6 +129,8 @@ where chosen.request_id in (
         from (select distinct file_name, typed_batch from {{ ref('stg_requests__events') }}) as typed
         where typed.file_name = chosen.file_name and typed.typed_batch = chosen.typed_batch
     )
+    -- chosen by another version of the model: every row
+    or chosen.chosen_by is distinct from '{{ model.checksum.checksum }}'
 {%- endif -%}
 {%- else -%}
 select 1

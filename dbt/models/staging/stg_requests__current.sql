@@ -3,7 +3,8 @@
 --
 -- Incremental by request: the pre-hook forgets the requests with an event typed since the last
 -- build (stg_requests__events' typed_batch above every one this table has seen) and those whose
--- chosen event's file was typed again or is gone; the build chooses for every request with an
+-- chosen event's file was typed again or is gone (and every request after a change to this
+-- file: chosen_by); the build chooses for every request with an
 -- accepted event and no row. The other requests keep their row: their events are the same, and
 -- files added or removed elsewhere do not change the order of theirs.
 {{ config(
@@ -67,8 +68,10 @@ final as (
         line_number,
         typed_batch,
 
-        -- the greatest batch of stg_requests__events when the row was chosen
-        (select max(typed_batch) from {{ ref('stg_requests__events') }}) as events_batch_seen
+        -- the greatest batch of stg_requests__events when the row was chosen, and by which
+        -- version of this model (the pre-hook chooses every request again after a change)
+        (select max(typed_batch) from {{ ref('stg_requests__events') }}) as events_batch_seen,
+        '{{ model.checksum.checksum }}' as chosen_by
     from ranked
     where recency_rank = 1
 )
