@@ -4,9 +4,9 @@
 -- Incremental by request: the pre-hook forgets the requests with an event typed since the last
 -- build (stg_requests__events' typed_batch above every one this table has seen) and those whose
 -- chosen event's file was typed again or is gone (and every request after a change to this
--- file: chosen_by); the build chooses for every request with an
--- accepted event and no row. The other requests keep their row: their events are the same, and
--- files added or removed elsewhere do not change the order of theirs.
+-- file: chosen_by); the build chooses for every request with an accepted event and no row. The
+-- other requests keep their row: their events are the same, and files added or removed
+-- elsewhere do not change the order of theirs.
 {{ config(
     materialized='incremental',
     incremental_strategy='append',
