@@ -40,6 +40,25 @@ select 1
     )
 {%- endmacro %}
 
+{#- The type_key of each file of stg_requests__lines_parsed (of those `only_files` selects, when
+    given): the md5 of its parse_key and events_type_key(), which is computed once. -#}
+{% macro events_file_keys(only_files=none) -%}
+select files.file_name, md5(files.parse_key || ':' || type_key.suffix) as type_key
+from (
+    select distinct file_name, parse_key
+    from {{ ref('stg_requests__lines_parsed') }}
+    {%- if only_files is not none %}
+    where file_name in ({{ only_files }})
+    {%- endif %}
+) as files
+cross join (select {{ events_type_key() }} as suffix) as type_key
+{%- endmacro %}
+
+{#- The lower-case names of a relation's columns. -#}
+{% macro column_names(relation) -%}
+{{ return(adapter.get_columns_in_relation(relation) | map(attribute='name') | map('lower') | list) }}
+{%- endmacro %}
+
 {#- stg_requests__events' first pre-hook: forget the rows of every file whose type_key is not the
     one it would have now (its lines parsed again, gone, or typed with other seeds, code or
     settings), and of every file with a line whose verdict depends on the clock: quarantined as
@@ -47,7 +66,7 @@ select 1
     earlier irr, without type_key, is emptied. -#}
 {% macro forget_events_to_type_again() -%}
 {%- if is_incremental() -%}
-{%- set columns = adapter.get_columns_in_relation(this) | map(attribute='name') | map('lower') | list -%}
+{%- set columns = column_names(this) -%}
 {%- if 'type_key' not in columns -%}
 delete from {{ this }}
 {%- else -%}
@@ -57,11 +76,7 @@ where file_name in (
     from (select distinct file_name, type_key from {{ this }}) as typed
     where not exists (
         select 1
-        from (
-            select files.file_name, md5(files.parse_key || ':' || type_key.suffix) as type_key
-            from (select distinct file_name, parse_key from {{ ref('stg_requests__lines_parsed') }}) as files
-            cross join (select {{ events_type_key() }} as suffix) as type_key
-        ) as wanted
+        from ({{ events_file_keys() }}) as wanted
         where wanted.file_name = typed.file_name and wanted.type_key = typed.type_key
     )
     union
@@ -80,7 +95,7 @@ select 1
 {#- stg_requests__events' second pre-hook: the kept rows take their file's position among the
     drop's files now (a file added or removed before it moves it). -#}
 {% macro renumber_event_files() -%}
-{%- if is_incremental() and 'file_index' in (adapter.get_columns_in_relation(this) | map(attribute='name') | map('lower') | list) -%}
+{%- if is_incremental() and 'file_index' in column_names(this) -%}
 update {{ this }} as events
 set file_index = files.file_index
 from {{ source('raw', 'request_files') }} as files
@@ -96,11 +111,11 @@ select 1
 {% macro events_batches_seen() -%}
 0
 {%- if execute -%}
-{%- if is_incremental() and 'typed_batch' in (adapter.get_columns_in_relation(this) | map(attribute='name') | map('lower') | list) %},
+{%- if is_incremental() and 'typed_batch' in column_names(this) %},
     coalesce((select max(typed_batch) from {{ this }}), 0)
 {%- endif -%}
 {%- set current = adapter.get_relation(database=this.database, schema=this.schema, identifier='stg_requests__current') -%}
-{%- if current is not none and 'events_batch_seen' in (adapter.get_columns_in_relation(current) | map(attribute='name') | map('lower') | list) %},
+{%- if current is not none and 'events_batch_seen' in column_names(current) %},
     coalesce((select max(events_batch_seen) from {{ current }}), 0)
 {%- endif -%}
 {%- endif -%}
@@ -113,7 +128,7 @@ select 1
     event and no row. A table of an earlier irr is emptied. -#}
 {% macro forget_current_requests_to_choose_again() -%}
 {%- if is_incremental() and execute -%}
-{%- set columns = adapter.get_columns_in_relation(this) | map(attribute='name') | map('lower') | list -%}
+{%- set columns = column_names(this) -%}
 {%- if 'events_batch_seen' not in columns or 'chosen_by' not in columns -%}
 delete from {{ this }}
 {%- else -%}
