@@ -85,6 +85,8 @@ def test_run_twice_gives_byte_identical_export_equal_tables_and_no_new_version(d
     assert "Unable to do partial parsing" not in first_log + second_log
     dbt_log = (tmp_path / "one" / "wh" / "dbt" / "dbt.log").read_text()
     assert "Partial parsing enabled" in dbt_log and "Unable to do partial parsing" not in dbt_log
+    # nor any file of it: the run's environment is the one the manifest was parsed in
+    assert "Partial parsing: updated file" not in dbt_log
     # dbt worked in the warehouse folder: its database is there, nothing was written beside the project
     assert (tmp_path / "one" / "wh" / "warehouse.duckdb").exists()
     assert not list(DBT_PROJECT_DIR.glob("*.duckdb*"))
