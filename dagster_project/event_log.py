@@ -36,6 +36,7 @@ class IrrSqliteEventLogStorage(SqliteEventLogStorage):
 
     def __init__(self, base_dir: str, inst_data=None) -> None:  # noqa: ANN001 - Dagster's signature
         self._engines: OrderedDict[str, Engine] = OrderedDict()
+        self._tables_found: set[str] = set()
         super().__init__(base_dir, inst_data)
 
     @classmethod
@@ -57,6 +58,17 @@ class IrrSqliteEventLogStorage(SqliteEventLogStorage):
             self._engines.popitem(last=False)[1].dispose()
         return engine
 
+    def has_table(self, table_name: str) -> bool:
+        """Whether the index has the table. Dagster's asks a new engine each time, twice for
+        each asset event and check (0.25 s of a sample run); a table found stays (migrations add
+        tables, a run drops none), so a yes is kept."""
+        if table_name in self._tables_found:
+            return True
+        found = super().has_table(table_name)
+        if found:
+            self._tables_found.add(table_name)
+        return found
+
     @contextmanager
     def _connect(self, shard: str) -> Iterator[Connection]:
         with self._db_lock:
@@ -74,6 +86,7 @@ class IrrSqliteEventLogStorage(SqliteEventLogStorage):
 
     def wipe(self) -> None:
         self._dispose_engines()  # before the files go
+        self._tables_found.clear()
         super().wipe()
 
     def dispose(self) -> None:

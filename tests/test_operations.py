@@ -405,8 +405,9 @@ def test_irr_runs_store_events_that_dagsters_own_storage_reads(tmp_path, monkeyp
     key = AssetKey(["reporting", "x"])
     with irr_instance(paths) as instance:
         assert isinstance(instance.event_log_storage, IrrSqliteEventLogStorage)
-        for n in range(3):
-            instance.report_runless_asset_event(AssetMaterialization(key, metadata={"n": n}))
+        for n in range(3):  # a data version is one of the tags Dagster indexes (its own table)
+            instance.report_runless_asset_event(
+                AssetMaterialization(key, metadata={"n": n}, tags={"dagster/data_version": f"v{n}"}))
         assert len(_events_of(instance, key)) == 3
     home = tmp_path / "wh" / "dagster_home"
     # closed: no connection left open (SQLite removes the write-ahead log with the last one)
@@ -414,7 +415,9 @@ def test_irr_runs_store_events_that_dagsters_own_storage_reads(tmp_path, monkeyp
     with DagsterInstance.from_config(str(home)) as instance:  # as the webserver and daemon read it
         assert type(instance.event_log_storage).__name__ == "SqliteEventLogStorage"
         records = _events_of(instance, key)
+        tags = instance.event_log_storage.get_event_tags_for_asset(key)
     assert sorted(r.asset_materialization.metadata["n"].value for r in records) == [0, 1, 2]
+    assert sorted(t["dagster/data_version"] for t in tags) == ["v0", "v1", "v2"]
 
 
 def test_an_instance_with_its_own_storage_keeps_it(tmp_path, monkeypatch):
