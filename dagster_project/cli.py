@@ -492,6 +492,10 @@ def main(argv: list[str] | None = None) -> int:
             print(", ".join(f"{k}: {v}" for k, v in counts.items()))
         elif args.command == "prepare":
             prepare_manifest(force=True)
+            from dagster_project.dbt_project import MANIFEST_TARGET
+            from dagster_project.dbt_selections import STORED_NAME, selections_of
+
+            selections_of((MANIFEST_TARGET / "manifest.json").read_bytes(), MANIFEST_TARGET / STORED_NAME)
             _absolute_env()
             from dagster_project.instance import dagster_home
             from dagster_project.resources import IrrPaths
@@ -515,12 +519,15 @@ def main(argv: list[str] | None = None) -> int:
 def entry() -> None:
     """The `irr` command: `main`, then out without the interpreter's teardown.
 
-    A run leaves Dagster, dbt and DuckDB imported: freeing their modules one object at a time
+    A run leaves Dagster and DuckDB imported: freeing their modules one object at a time
     takes the interpreter about a second after the work is done. What an exit must do is done
     here instead: the threads are joined, the exit hooks run and the streams flushed.
     """
     from dagster_project.warm_dbt import finish
 
+    # dbt runs in processes of its own (warm_dbt.py): this one never imports dbt-core, which
+    # dagster-dbt would import (about 1 s) only to evaluate two selections (dbt_selections.py)
+    sys.modules.setdefault("dbt", None)
     code = main()
     if not finish():
         code = code or 1

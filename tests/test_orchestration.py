@@ -316,3 +316,66 @@ def test_a_full_disk_is_one_line_on_the_terminal(tmp_path):
         assert line.startswith(f"irr: run failed: no space left on the device of {small / 'wh'} ("), line
     finally:
         subprocess.run(["umount", "-l", str(small)], check=False)
+
+
+_DESCRIBE_DEFINITIONS = """
+import json, sys
+if sys.argv[1] == "without":
+    sys.modules["dbt"] = None  # as `irr` (cli.entry) does
+from dagster_dbt.compat import DBT_PYTHON_VERSION
+from dagster_project.definitions import defs
+graph = defs.resolve_asset_graph()
+out = {
+    "dbt_core": DBT_PYTHON_VERSION is not None,
+    "dbt_modules": sorted(m for m in sys.modules if m.startswith("dbt.") and sys.modules[m] is not None),
+    "assets": {k.to_user_string(): [sorted(d.to_user_string() for d in graph.get(k).parent_keys),
+                                    graph.get(k).partitions_def is not None]
+               for k in graph.get_all_asset_keys()},
+    "checks": sorted(c.to_user_string() for c in graph.asset_check_keys),
+    "jobs": {name: sorted(k.to_user_string() for k in defs.resolve_job_def(name).asset_layer.selected_asset_keys)
+             for name in ("irr_load", "irr_periods", "irr_report")},
+}
+print(json.dumps(out))
+"""
+
+
+def test_definitions_without_dbt_core_are_the_definitions_with_it():
+    """`irr run` keeps dbt-core out of its process and gives dagster-dbt the two selections
+    evaluated elsewhere (dbt_selections.py): the assets, their lineage, partitions, checks and
+    jobs are those that dagster-dbt builds with dbt-core (the webserver's)."""
+    described = {}
+    for mode in ("with", "without"):
+        out = subprocess.run([sys.executable, "-c", _DESCRIBE_DEFINITIONS, mode], capture_output=True, text=True,
+                             env={**os.environ, "DO_NOT_TRACK": "1"}, check=True, timeout=300)
+        described[mode] = json.loads(out.stdout.strip().splitlines()[-1])
+    with_core, without = described["with"], described["without"]
+    assert with_core["dbt_core"] and not without["dbt_core"]
+    assert with_core["dbt_modules"] and without["dbt_modules"] == []
+    assert without["assets"] == with_core["assets"]
+    assert without["checks"] == with_core["checks"]
+    assert without["jobs"] == with_core["jobs"]
+    # both halves are there: staging without partitions, the report marts by half-year
+    assert with_core["assets"]["staging/stg_requests__current"][1] is False
+    assert with_core["assets"]["reporting/information_requests"][1] is True
+    assert "intermediate/int_requests_counted" in with_core["assets"]["reporting/information_requests"][0]
+
+
+def test_stored_selections_serve_only_the_manifest_they_were_evaluated_from(tmp_path):
+    from dagster_project import dbt_selections
+    from dagster_project.dbt_project import MANIFEST_TARGET
+
+    manifest = (MANIFEST_TARGET / "manifest.json").read_bytes()
+    evaluated = dbt_selections.evaluate(manifest)
+    path = tmp_path / "selections.json"
+    dbt_selections.store(evaluated, path)
+    found = dbt_selections.stored(manifest, path)
+    assert set(found) == set(dbt_selections.SELECTIONS.values())
+    period = found[dbt_selections.SELECTIONS["irr_dbt_period_models"]]
+    assert "model.irr.information_requests" in period and "model.irr.stg_requests__current" not in period
+    # another manifest (one byte changed), a damaged file, no file: nothing stored for it
+    assert dbt_selections.stored(manifest + b" ", path) is None
+    path.write_text('{"manifest_sha256": "x"')
+    assert dbt_selections.stored(manifest, path) is None
+    assert dbt_selections.stored(manifest, tmp_path / "none.json") is None
+    # evaluated in another interpreter: the same
+    assert dbt_selections.evaluate_elsewhere(manifest) == evaluated

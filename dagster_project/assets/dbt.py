@@ -12,8 +12,10 @@ from typing import Any
 import duckdb
 from dagster import AssetExecutionContext, AssetKey, BackfillPolicy, Failure
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
+from dagster_dbt.compat import DBT_PYTHON_VERSION
 
 from dagster_project.dbt_project import dbt_project, ensure_manifest
+from dagster_project.dbt_selections import SELECTIONS, STORED_NAME, use_stored_selections
 from dagster_project.partitions import half_year_partitions, periods_of_run_tags, periods_of_window
 from dagster_project.publication import Publisher
 from dagster_project.publish import input_fingerprint
@@ -22,8 +24,8 @@ from dagster_project.resources import IrrPaths
 # The definitions are made from the manifest: build it here if it is missing or stale, so the
 # code location loads on a fresh clone (webserver, daemon, `dagster definitions validate`).
 MANIFEST = ensure_manifest()
-
-PER_PERIOD = "tag:per_period"
+if DBT_PYTHON_VERSION is None:  # `irr run`'s own process keeps dbt-core out (dbt_selections.py)
+    MANIFEST = use_stored_selections(MANIFEST, MANIFEST.with_name(STORED_NAME))
 
 
 class IrrDbtTranslator(DagsterDbtTranslator):
@@ -72,7 +74,8 @@ def _build(context: AssetExecutionContext, dbt: DbtCliResource, paths: IrrPaths,
 @dbt_assets(
     manifest=MANIFEST,
     project=dbt_project,
-    exclude=PER_PERIOD,
+    select=SELECTIONS["irr_dbt_models"][0],
+    exclude=SELECTIONS["irr_dbt_models"][1],
     dagster_dbt_translator=TRANSLATOR,
     name="irr_dbt_models",
 )
@@ -120,7 +123,8 @@ def require_requests(con: duckdb.DuckDBPyConnection, period: str) -> None:
 @dbt_assets(
     manifest=MANIFEST,
     project=dbt_project,
-    select=PER_PERIOD,
+    select=SELECTIONS["irr_dbt_period_models"][0],
+    exclude=SELECTIONS["irr_dbt_period_models"][1],
     dagster_dbt_translator=TRANSLATOR,
     partitions_def=half_year_partitions,
     backfill_policy=BackfillPolicy.single_run(),
