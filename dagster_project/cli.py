@@ -526,7 +526,8 @@ def entry() -> None:
     from dagster_project.warm_dbt import finish
 
     # dbt runs in processes of its own (warm_dbt.py): this one never imports dbt-core, which
-    # dagster-dbt would import (about 1 s) only to evaluate two selections (dbt_selections.py)
+    # dagster-dbt imports whenever it can (about 1 s) and here needs only to evaluate two
+    # selections, evaluated elsewhere instead (dbt_selections.py)
     sys.modules.setdefault("dbt", None)
     code = main()
     if not finish():

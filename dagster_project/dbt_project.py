@@ -71,6 +71,18 @@ def dbt_launcher() -> str:
     return dbt_executable(required=False)
 
 
+# What a run tells its dbt (assets/dbt.py): never what the manifest is parsed with, or the state
+# it leaves would differ from what a run's dbt sees, which would then parse again.
+RUN_VARIABLES = ("IRR_GROUP_SLICES", "IRR_PERIOD_FROM", "IRR_PERIOD_TO", "IRR_RUN_ID",
+                 "IRR_CURRENT_PUBLICATION", "IRR_INPUT_FINGERPRINT")
+
+
+def parse_environment() -> dict[str, str]:
+    """The environment of `dbt parse` (the manifest): dbt's, without a run's variables that an
+    earlier run of this process, or the shell, left set."""
+    return {name: value for name, value in dbt_environment().items() if name not in RUN_VARIABLES}
+
+
 def dbt_environment(**extra: str) -> dict[str, str]:
     """The environment of every dbt subprocess: no telemetry (offline it waits on the network), no colours."""
     from dagster_project.resources import WAREHOUSE_DB
@@ -112,7 +124,7 @@ def _parse() -> None:
     result = subprocess.run(
         [dbt_executable(), "--quiet", "parse", "--project-dir", str(DBT_PROJECT_DIR),
          "--profiles-dir", str(DBT_PROJECT_DIR), "--target-path", str(tmp_target)],
-        env=dbt_environment(DBT_LOG_PATH=str(tmp_target)), capture_output=True, text=True, check=False,
+        env=parse_environment() | {"DBT_LOG_PATH": str(tmp_target)}, capture_output=True, text=True, check=False,
     )
     try:
         if result.returncode != 0:

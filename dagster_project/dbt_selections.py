@@ -4,7 +4,8 @@ dagster-dbt evaluates a selection such as `tag:per_period` with dbt-core's graph
 every process that loads the definitions imports dbt-core (about 1 s here). `irr run` keeps
 dbt-core out of its own process (`cli.entry`): its dbt runs in processes of its own (warm_dbt.py).
 dagster-dbt then takes the path it has for dbt Fusion, where it evaluates only the selection of
-every node itself. So the two selections below are evaluated by dagster-dbt's own function, with
+every node itself (dagster-dbt imports dbt-core whenever it is installed, but needs it, in a
+process that runs dbt elsewhere, only for these). So the two selections below are evaluated by dagster-dbt's own function, with
 dbt-core, in another interpreter (`python -m dagster_project.dbt_selections`), the first time a
 process without dbt-core loads a manifest, and stored beside it with the hash of its bytes; such a
 process reads them back (`use_stored_selections`). Processes with dbt-core (the webserver, the
@@ -13,6 +14,7 @@ daemon, the tests) evaluate them as dagster-dbt does by default.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -59,18 +61,22 @@ def evaluate(manifest_bytes: bytes) -> dict:
 def evaluate_elsewhere(manifest_bytes: bytes) -> dict:
     """`evaluate`, in a new interpreter (one that may import dbt-core): the bytes go to its
     stdin, the selections come back on its stdout."""
-    result = subprocess.run([sys.executable, "-m", "dagster_project.dbt_selections"],
+    # -P: the package installed with this interpreter, not a checkout in the working folder
+    result = subprocess.run([sys.executable, "-P", "-m", "dagster_project.dbt_selections"],
                             input=manifest_bytes, capture_output=True, check=False)
     if result.returncode != 0:
-        lines = [line for line in result.stderr.decode(errors="replace").splitlines() if line.strip()]
+        lines = [line.strip() for line in result.stderr.decode(errors="replace").splitlines() if line.strip()]
         raise RuntimeError(f"evaluating the dbt selections failed: {lines[-1] if lines else 'no output'}")
     return json.loads(result.stdout)
 
 
 def _read(data: Any, manifest_bytes: bytes) -> dict[tuple[str, str, str], frozenset[str]] | None:
+    """The selections in `data` if they are those of these manifest bytes and every selection of
+    SELECTIONS is among them (a change of the code may change a selection, not the manifest)."""
     if not isinstance(data, dict) or data.get("manifest_sha256") != manifest_hash(manifest_bytes):
         return None
-    return {(s, e, r): frozenset(ids) for s, e, r, ids in data["selections"]}
+    found = {(s, e, r): frozenset(ids) for s, e, r, ids in data["selections"]}
+    return found if set(SELECTIONS.values()) <= set(found) else None
 
 
 def stored(manifest_bytes: bytes, path: Path) -> dict[tuple[str, str, str], frozenset[str]] | None:
@@ -92,10 +98,19 @@ def selections_of(manifest_bytes: bytes, stored_path: Path) -> dict[tuple[str, s
     """The selections of these manifest bytes: those stored, else evaluated in another
     interpreter and stored."""
     selections = stored(manifest_bytes, stored_path)
-    if selections is None:
-        data = evaluate_elsewhere(manifest_bytes)
-        selections = _read(data, manifest_bytes)
-        store(data, stored_path)
+    if selections is not None:
+        return selections
+    # processes that start at once take turns (the manifest's lock file): one evaluates
+    with open(stored_path.with_name(".prepare.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            selections = stored(manifest_bytes, stored_path)
+            if selections is None:
+                data = evaluate_elsewhere(manifest_bytes)
+                selections = _read(data, manifest_bytes)
+                store(data, stored_path)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
     return selections
 
 

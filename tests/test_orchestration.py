@@ -377,5 +377,66 @@ def test_stored_selections_serve_only_the_manifest_they_were_evaluated_from(tmp_
     path.write_text('{"manifest_sha256": "x"')
     assert dbt_selections.stored(manifest, path) is None
     assert dbt_selections.stored(manifest, tmp_path / "none.json") is None
+    # the right manifest, but a selection of the code missing (the code changed, not the manifest)
+    dbt_selections.store({**evaluated, "selections": evaluated["selections"][:1]}, path)
+    assert dbt_selections.stored(manifest, path) is None
     # evaluated in another interpreter: the same
     assert dbt_selections.evaluate_elsewhere(manifest) == evaluated
+
+
+def test_stored_selections_answer_dagster_dbt_for_their_manifest_only(tmp_path, monkeypatch):
+    import dagster_dbt.asset_utils as asset_utils
+
+    from dagster_project import dbt_selections
+    from dagster_project.dbt_project import MANIFEST_TARGET
+
+    asked = []
+
+    def dagster_dbts_own(select, exclude, selector, project, manifest_json):
+        asked.append((select, exclude))
+        return {"asked dagster-dbt"}
+
+    monkeypatch.setattr(asset_utils, "select_unique_ids", dagster_dbts_own)
+    path = MANIFEST_TARGET / "manifest.json"
+    stored = tmp_path / "selections.json"  # none yet: evaluated, then kept
+    manifest = dbt_selections.use_stored_selections(path, stored)
+    assert dbt_selections.stored(path.read_bytes(), stored) is not None
+    select, exclude, selector = dbt_selections.SELECTIONS["irr_dbt_period_models"]
+    ids = asset_utils.select_unique_ids(select, exclude, selector, None, manifest)
+    assert "model.irr.information_requests" in ids and asked == []
+    # another manifest (an equal copy), another selection: dagster-dbt's own function answers
+    assert asset_utils.select_unique_ids(select, exclude, selector, None, dict(manifest)) == {"asked dagster-dbt"}
+    assert asset_utils.select_unique_ids("tag:other", "", "", None, manifest) == {"asked dagster-dbt"}
+    assert asked == [(select, exclude), ("tag:other", "")]
+
+
+def test_irr_keeps_dbt_core_out_of_its_process():
+    """`irr` (cli.entry) loads the definitions and its jobs without importing dbt-core."""
+    script = (
+        "import sys\n"
+        "from dagster_project import cli\n"
+        "def main():\n"
+        "    from dagster_project.definitions import defs\n"
+        "    for job in ('irr_load', 'irr_periods', 'irr_report'):\n"
+        "        defs.resolve_job_def(job)\n"
+        "    loaded = [m for m in sys.modules if m.split('.')[0] == 'dbt' and sys.modules[m] is not None]\n"
+        "    print('dbt modules:', loaded, flush=True)\n"
+        "    return 0\n"
+        "cli.main = main\n"
+        "cli.entry()\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         env={**os.environ, "DO_NOT_TRACK": "1"}, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "dbt modules: []" in out.stdout
+
+
+def test_the_manifest_is_parsed_without_a_runs_variables(monkeypatch):
+    from dagster_project.dbt_project import parse_environment
+
+    # left set by an earlier run in this process (more than one group slice) or by the shell
+    monkeypatch.setenv("IRR_GROUP_SLICES", "3")
+    monkeypatch.setenv("IRR_PERIOD_FROM", "2023-H1")
+    env = parse_environment()
+    assert "IRR_GROUP_SLICES" not in env and "IRR_PERIOD_FROM" not in env
+    assert env["DO_NOT_TRACK"] == "1" and env["PATH"] == os.environ["PATH"]
