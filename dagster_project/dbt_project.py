@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
 from importlib import metadata
 import shutil
@@ -93,27 +94,40 @@ def dbt_environment(**extra: str) -> dict[str, str]:
             "DBT_USE_COLORS": "false", "IRR_WAREHOUSE_DB": WAREHOUSE_DB, **extra}
 
 
-def _newest_source_mtime() -> float:
-    """The newest modification time of the files dbt parses (project, profile, models, macros, tests, seeds)."""
+def _source_files() -> list[Path]:
+    """The files dbt parses (project, profile, models, macros, tests, seeds), in name order."""
     folders = [DBT_PROJECT_DIR / name for name in ("models", "macros", "tests")] + [SEEDS_DIR]
     files = [p for folder in folders for p in folder.rglob("*") if p.is_file()]
     files += [DBT_PROJECT_DIR / "dbt_project.yml", DBT_PROJECT_DIR / "profiles.yml"]
-    return max((p.stat().st_mtime for p in files if p.exists()), default=0.0)
+    return sorted(p for p in files if p.exists())
+
+
+def _names_stamp(files: list[Path]) -> str:
+    """The set of the files' names: a file removed (or renamed) changes it, not a newer time."""
+    names = (os.path.relpath(p, DBT_PROJECT_DIR.parent) for p in files)
+    return hashlib.sha256("\0".join(names).encode()).hexdigest()
 
 
 def ensure_manifest(force: bool = False) -> Path:
-    """Build the manifest with `dbt parse` when it is missing or older than the project's files.
+    """Build the manifest with `dbt parse` when it is missing, older than one of the project's
+    files, or made from another set of files (one was removed or renamed).
 
     Processes that start at once take turns on a lock file, so none reads a manifest that another
     is writing; a fresh manifest costs one stat of each project file.
     """
     manifest = MANIFEST_TARGET / "manifest.json"
+    stamp = MANIFEST_TARGET / "sources.sha256"
     MANIFEST_TARGET.mkdir(parents=True, exist_ok=True)
     with open(MANIFEST_TARGET / ".prepare.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
-            if force or not manifest.exists() or manifest.stat().st_mtime <= _newest_source_mtime():
+            files = _source_files()
+            names = _names_stamp(files)
+            stale = (force or not manifest.exists() or not stamp.exists() or stamp.read_text() != names
+                     or manifest.stat().st_mtime <= max((p.stat().st_mtime for p in files), default=0.0))
+            if stale:
                 _parse()
+                stamp.write_text(names)
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
     return manifest

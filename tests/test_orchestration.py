@@ -233,6 +233,34 @@ def test_manifest_is_built_once_when_several_processes_start_at_once(tmp_path, m
     os.utime(tmp_path / "manifest.json", (0, 0))
     dbt_project.ensure_manifest()
     assert len(parses) == 2
+    dbt_project.ensure_manifest()
+    assert len(parses) == 2
+
+
+def test_manifest_is_built_again_when_a_project_file_is_removed(tmp_path, monkeypatch):
+    from dagster_project import dbt_project
+
+    project = tmp_path / "dbt"
+    for name in ("models/a.sql", "models/b.sql", "macros/m.sql", "dbt_project.yml", "profiles.yml"):
+        (project / name).parent.mkdir(parents=True, exist_ok=True)
+        (project / name).write_text("select 1")
+    (tmp_path / "seeds").mkdir()
+    monkeypatch.setattr(dbt_project, "DBT_PROJECT_DIR", project)
+    monkeypatch.setattr(dbt_project, "SEEDS_DIR", tmp_path / "seeds")
+    monkeypatch.setattr(dbt_project, "MANIFEST_TARGET", tmp_path / "target")
+    parses = []
+    monkeypatch.setattr(dbt_project, "_parse", lambda: (parses.append(1), (tmp_path / "target" / "manifest.json").write_text("{}")))
+    dbt_project.ensure_manifest()
+    dbt_project.ensure_manifest()
+    assert len(parses) == 1
+    # no file is newer than the manifest, but one is gone: its model must leave the manifest
+    (project / "models" / "b.sql").unlink()
+    dbt_project.ensure_manifest()
+    assert len(parses) == 2
+    (project / "models" / "b.sql").write_text("select 1")
+    os.utime(project / "models" / "b.sql", (0, 0))  # an old file copied back in
+    dbt_project.ensure_manifest()
+    assert len(parses) == 3
 
 
 def test_python_versions_are_not_capped():
