@@ -1,15 +1,15 @@
 """The dbt selections of the two dbt asset definitions, evaluated once per manifest.
 
-dagster-dbt evaluates a selection such as `tag:per_period` with dbt-core's graph selector, so
-every process that loads the definitions imports dbt-core (about 1 s here). `irr run` keeps
-dbt-core out of its own process (`cli.entry`): its dbt runs in processes of its own (warm_dbt.py).
-dagster-dbt then takes the path it has for dbt Fusion, where it evaluates only the selection of
-every node itself (dagster-dbt imports dbt-core whenever it is installed, but needs it, in a
-process that runs dbt elsewhere, only for these). So the two selections below are evaluated by dagster-dbt's own function, with
-dbt-core, in another interpreter (`python -m dagster_project.dbt_selections`), the first time a
-process without dbt-core loads a manifest, and stored beside it with the hash of its bytes; such a
-process reads them back (`use_stored_selections`). Processes with dbt-core (the webserver, the
-daemon, the tests) evaluate them as dagster-dbt does by default.
+dagster-dbt evaluates a selection such as `tag:per_period` with dbt-core's graph selector. It
+imports dbt-core whenever it is installed (about 1 s here), but in a process whose dbt runs
+elsewhere it needs it only for that. `irr run` keeps dbt-core out of its own process
+(`cli.entry`; its dbt runs in processes of its own, warm_dbt.py), and dagster-dbt then takes the
+path it has for dbt Fusion, where it evaluates only the selection of every node itself. So the
+two selections below are evaluated by dagster-dbt's own function, with dbt-core, in another
+interpreter (`python -P -m dagster_project.dbt_selections`), the first time a process without
+dbt-core loads a manifest, and stored beside it with the hash of its bytes; such a process reads
+them back (`use_stored_selections`). Processes with dbt-core (the webserver, the daemon, the
+tests) evaluate them as dagster-dbt does by default.
 """
 
 from __future__ import annotations
