@@ -72,8 +72,9 @@ def dbt_launcher() -> str:
     return dbt_executable(required=False)
 
 
-# What a run tells its dbt (assets/dbt.py): never what the manifest is parsed with, or the state
-# it leaves would differ from what a run's dbt sees, which would then parse again.
+# What a run tells its dbt (assets/dbt.py `_build`, which sets only those it is given): never
+# what the manifest is parsed with, or the state it leaves would differ from what a run's dbt
+# sees, which would then parse again.
 RUN_VARIABLES = ("IRR_GROUP_SLICES", "IRR_PERIOD_FROM", "IRR_PERIOD_TO", "IRR_RUN_ID",
                  "IRR_CURRENT_PUBLICATION", "IRR_INPUT_FINGERPRINT")
 

@@ -14,7 +14,7 @@ from dagster import AssetExecutionContext, AssetKey, BackfillPolicy, Failure
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 from dagster_dbt.compat import DBT_PYTHON_VERSION
 
-from dagster_project.dbt_project import dbt_project, ensure_manifest
+from dagster_project.dbt_project import RUN_VARIABLES, dbt_project, ensure_manifest
 from dagster_project.dbt_selections import SELECTIONS, STORED_NAME, use_stored_selections
 from dagster_project.partitions import half_year_partitions, periods_of_run_tags, periods_of_window
 from dagster_project.publication import Publisher
@@ -60,6 +60,10 @@ def _build(context: AssetExecutionContext, dbt: DbtCliResource, paths: IrrPaths,
     live with the warehouse, in one folder reused run after run, so dbt parses the project
     again only when the project changed.
     """
+    # a run's variables are those given here, never one an earlier build of this process left
+    # (a value the manifest's parse did not see makes dbt parse the model reading it again)
+    for name in RUN_VARIABLES:
+        os.environ.pop(name, None)
     # dbt's unit tests check the models' logic on fixed rows: run by the test suite
     # (tests/test_end_to_end.py), not by every production build
     os.environ.update({"IRR_WAREHOUSE_DB": paths.warehouse_db.name, "IRR_DBT_CWD": str(paths.warehouse_db.parent),
@@ -88,7 +92,6 @@ def irr_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, paths: I
     # parse did not see makes dbt parse the model that reads it again (0.6 s of a sample run in
     # a new warehouse, whose partial-parse state is the manifest's).
     slices = group_slices(paths)
-    os.environ.pop("IRR_GROUP_SLICES", None)
     yield from _build(context, dbt, paths, IRR_PERIOD_FROM=first, IRR_PERIOD_TO=last,
                       **({"IRR_GROUP_SLICES": str(slices)} if slices > 1 else {}))
 
