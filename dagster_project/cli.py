@@ -116,17 +116,25 @@ def _plural(n: int, word: str) -> str:
     return f"{n:,} {word}{'' if n == 1 else 's'}"
 
 
+def _load_lines(mats: list[tuple[str, dict]]) -> list[tuple[str, str]]:
+    """The load step's lines: one per directory table, then the request files."""
+    lines = []
+    for key, meta in mats:
+        if key == "raw/request_lines":
+            unchanged = int(meta.get("files_unchanged") or 0)
+            lines.append(("request files", f"{_plural(int(meta.get('lines', 0)), 'line')} in "
+                                           f"{_plural(int(meta.get('files', 0)), 'file')}"
+                                           + (f" ({unchanged:,} unchanged)" if unchanged else "")))
+        elif key != "raw/request_files":
+            lines.append(("directory", f"{key.split('/')[-1].replace('_', ' ')}: {_plural(int(meta.get('rows', 0)), 'row')}"
+                                       + (" (unchanged: ids checked before)" if meta.get("ids_checked_before") else "")))
+    return lines
+
+
 def _step_line(step: str, mats: list[tuple[str, dict]], checks: tuple[int, int]) -> tuple[str, str]:
     """A finished step's label and what it did, from its materialisations' metadata and its checks."""
     meta = mats[0][1] if mats else {}
     passed, failed = checks
-    if step == "raw__request_lines":
-        unchanged = int(meta.get("files_unchanged") or 0)
-        return "request files", (f"{_plural(int(meta.get('lines', 0)), 'line')} in {_plural(int(meta.get('files', 0)), 'file')}"
-                                 + (f" ({unchanged:,} unchanged)" if unchanged else ""))
-    if step.startswith("raw__"):
-        return "directory", (f"{step[5:].replace('_', ' ')}: {_plural(int(meta.get('rows', 0)), 'row')}"
-                             + (" (unchanged: ids checked before)" if meta.get("ids_checked_before") else ""))
     if step in ("irr_dbt_models", "irr_dbt_period_models"):
         label = "dbt models" if step == "irr_dbt_models" else "report marts"
         tested = f", {passed:,} checks passed" + (f", {failed:,} failed" if failed else "")
@@ -230,8 +238,15 @@ class Progress:
         elif event.event_type_value == "ASSET_CHECK_EVALUATION":
             step["passed" if event.event_specific_data.passed else "failed"] += 1
         elif event.event_type_value == "STEP_SUCCESS":
+            seconds = entry.timestamp - step["start"]
+            if event.step_key == "raw__drop":  # the directory is read beside the request files: one time for all
+                *tables, last = _load_lines(step["mats"]) or [("load", "")]
+                for label, detail in tables:
+                    self.print(label, detail)
+                self.print(*last, seconds)
+                return
             label, detail = _step_line(event.step_key, step["mats"], (step["passed"], step["failed"]))
-            self.print(label, detail, entry.timestamp - step["start"])
+            self.print(label, detail, seconds)
 
 
 # dbt's words when a table of the warehouse has the columns of an earlier irr (a seed or an

@@ -4,11 +4,10 @@ from dagster import AssetSelection, define_asset_job
 
 from dagster_project.assets.dbt import irr_dbt_models, irr_dbt_period_models
 from dagster_project.assets.quality import data_quality_account
-from dagster_project.assets.raw import raw_account_identifiers, raw_request_lines, raw_short_links, raw_videos
+from dagster_project.assets.raw import raw_drop
 from dagster_project.assets.report import html_report, public_export, publication, published_report
 
-RAW_ASSETS = [raw_request_lines, raw_account_identifiers, raw_videos, raw_short_links]
-LOAD_ASSETS = [*RAW_ASSETS, irr_dbt_models, data_quality_account]
+LOAD_ASSETS = [raw_drop, irr_dbt_models, data_quality_account]
 PERIOD_ASSETS = [irr_dbt_period_models, public_export, published_report, html_report, publication]
 
 # Everything for one half-year (or a range of them): what the schedule runs.

@@ -8,7 +8,7 @@ import gzip
 import hashlib
 import re
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import BinaryIO
 
@@ -67,6 +67,10 @@ def request_entries(raw_dir: Path) -> list[tuple[Path, str | None]]:
             reason = None
         entries.append((path, reason))
     return entries
+
+
+class LoadStopped(Exception):
+    """A load was asked to stop before its end (another part of the same load failed)."""
 
 
 class UnreadableFile(Exception):
@@ -254,8 +258,8 @@ def iter_batches(path: Path) -> Iterator[Columns]:
 READER_VERSION = 1
 
 
-def load_request_lines(con: duckdb.DuckDBPyConnection, raw_dir: Path,
-                       full: bool = False) -> dict[str, tuple[int, bool]]:
+def load_request_lines(con: duckdb.DuckDBPyConnection, raw_dir: Path, full: bool = False,
+                       stop: Callable[[], bool] | None = None) -> dict[str, tuple[int, bool]]:
     """Bring raw.request_lines up to date with every line of every request file; returns each
     file's lines and whether it was read (False: loaded before, with the same bytes).
 
@@ -265,11 +269,12 @@ def load_request_lines(con: duckdb.DuckDBPyConnection, raw_dir: Path,
     follows the drop's name order, as if all were read again. `full` reads every file again.
 
     The load is one transaction: a run stopped during it leaves the tables as they were (and one
-    commit, not one per statement, halves the time of a load of millions of lines).
+    commit, not one per statement, halves the time of a load of millions of lines). `stop` is
+    asked before each file: when it says so, the load rolls back and raises LoadStopped.
     """
     con.execute("begin transaction")
     try:
-        counts = _load_request_lines(con, raw_dir, full)
+        counts = _load_request_lines(con, raw_dir, full, stop or (lambda: False))
     except BaseException:
         con.execute("rollback")
         raise
@@ -277,7 +282,8 @@ def load_request_lines(con: duckdb.DuckDBPyConnection, raw_dir: Path,
     return counts
 
 
-def _load_request_lines(con: duckdb.DuckDBPyConnection, raw_dir: Path, full: bool) -> dict[str, tuple[int, bool]]:
+def _load_request_lines(con: duckdb.DuckDBPyConnection, raw_dir: Path, full: bool,
+                        stop: Callable[[], bool]) -> dict[str, tuple[int, bool]]:
     con.execute("create schema if not exists raw")
     # one row per entry of requests/ whose lines are in raw.request_lines, with its place in the
     # drop's name order and the sha256 of its bytes (NULL: not read, so read again next run)
@@ -313,6 +319,8 @@ def _load_request_lines(con: duckdb.DuckDBPyConnection, raw_dir: Path, full: boo
     con.execute("delete from raw.request_lines where file_name not in (select file_name from raw.request_files)")
     counts: dict[str, tuple[int, bool]] = {}
     for index, (path, skipped) in enumerate(entries, start=1):
+        if stop():
+            raise LoadStopped("the load of the request files was stopped")
         digest = None if skipped else _sha256(path)
         if digest is not None and known.get(path.name, (None,))[0] == digest:
             counts[path.name] = (known[path.name][1], False)

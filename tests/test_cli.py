@@ -67,7 +67,7 @@ def test_run_twice_gives_byte_identical_export_equal_tables_and_no_new_version(d
     assert len(lines) <= 25, first.stdout
     assert lines[0].startswith(f"irr run: {drop} (log: {tmp_path / 'one' / 'wh' / 'logs'}")
     labels = [line.split()[0] for line in lines if line.startswith("  ")]
-    assert labels == ["directory", "request", "directory", "directory", "dbt", "data", "periods", "report",
+    assert labels == ["directory", "directory", "directory", "request", "dbt", "data", "periods", "report",
                       "export", "versions", "html", "publication"], first.stdout
     assert "versions       new 2023-H2 v1, 2024-H1 v1" in first.stdout
     assert "publication    report.duckdb, CSVs and pages switched to run " in first.stdout

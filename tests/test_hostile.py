@@ -368,7 +368,7 @@ def test_parquet_file_that_is_not_parquet_fails_the_run(tmp_path):
     result = _irr_run(raw, tmp_path)
     assert result.returncode == 1
     last = result.stderr.strip().splitlines()[-1]
-    assert last.startswith("irr: run failed: raw__videos: directory/videos.parquet cannot be read")
+    assert last.startswith("irr: run failed: raw__drop: directory/videos.parquet cannot be read")
 
 
 def test_directory_held_twice_fails_the_run(tmp_path):
@@ -407,7 +407,7 @@ def test_broken_directory_fails_with_one_line_and_no_value(tmp_path, content, ex
     target.write_bytes(content) if isinstance(content, bytes) else target.write_text(content)
     result = _irr_run(raw, tmp_path)
     assert result.returncode == 1
-    assert result.stderr.splitlines() == [f"irr: run failed: raw__account_identifiers: {expected}"]
+    assert result.stderr.splitlines() == [f"irr: run failed: raw__drop: {expected}"]
     # no value of the file reaches the output, the run's log or the Dagster event log
     seen = result.stdout + result.stderr + "".join(
         p.read_text(errors="replace") for p in (tmp_path / "wh" / "logs").glob("*.log"))
@@ -437,7 +437,7 @@ def test_parquet_directory_with_float_ids_fails_naming_the_row(tmp_path):
     result = _irr_run(raw, tmp_path)
     assert result.returncode == 1
     assert result.stderr.splitlines() == [
-        "irr: run failed: raw__account_identifiers: directory/account_identifiers.parquet row 1: "
+        "irr: run failed: raw__drop: directory/account_identifiers.parquet row 1: "
         "account_id is not a string of digits"]
 
 

@@ -325,7 +325,7 @@ def test_a_drop_that_names_a_full_disk_is_not_one(tmp_path):
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 1
     [line] = result.stderr.splitlines()
-    assert line.startswith("irr: run failed: raw__videos: directory/videos/[Errno 28] No space left on device "
+    assert line.startswith("irr: run failed: raw__drop: directory/videos/[Errno 28] No space left on device "
                            "is not a part file"), line
 
 

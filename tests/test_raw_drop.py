@@ -469,3 +469,25 @@ def test_a_damaged_directory_csv_fails_with_one_line_naming_it(tmp_path, name, d
     (folder / name).write_bytes(data)
     message = _load_error(tmp_path)
     assert message.startswith(expected) and str(tmp_path) not in message, message
+
+
+def test_a_stopped_load_of_the_request_files_leaves_the_tables_as_they_were(tmp_path):
+    raw = tmp_path / "raw"
+    folder = raw / "requests"
+    folder.mkdir(parents=True)
+    for name in ("a.jsonl", "b.jsonl"):
+        (folder / name).write_text('{"a": 0}\n')
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
+        _reload(con, raw)
+        before = con.execute("select * from raw.request_lines order by all").fetchall()
+        (folder / "a.jsonl").write_text('{"a": 1}\n{"a": 2}\n')
+        asked = []
+
+        def stop() -> bool:  # asked before each file: stop before the second
+            asked.append(True)
+            return len(asked) > 1
+
+        with pytest.raises(raw_drop.LoadStopped):
+            raw_drop.load_request_lines(con, raw, stop=stop)
+        assert len(asked) == 2
+        assert con.execute("select * from raw.request_lines order by all").fetchall() == before
