@@ -305,12 +305,15 @@ def _load_request_lines(con: duckdb.DuckDBPyConnection, raw_dir: Path, full: boo
     )
     known = {name: (digest, lines) for name, digest, lines
              in con.execute("select file_name, sha256, lines from raw.request_files").fetchall()}
-    # nothing to keep: a new table, rather than deleting every row of the old one
+    # nothing to keep: a new table, rather than deleting every row of the old one. The lines'
+    # text is stored with ZSTD: DuckDB's own choice (FSST) took 0.63 s of the commit of 332 k
+    # lines (108 MB) for a 46 MB file; ZSTD takes 0.29 s for 18 MB, and a scan of every line is
+    # 0.02 s slower. A table made before keeps its columns' storage until a load replaces it.
     con.execute(
         f"""
         create {'table if not exists' if known else 'or replace table'} raw.request_lines (
             file_name varchar, file_index integer, line_number bigint,
-            line_text varchar, is_valid_utf8 boolean, has_nul_byte boolean,
+            line_text varchar using compression zstd, is_valid_utf8 boolean, has_nul_byte boolean,
             not_read_reason varchar
         )
         """
