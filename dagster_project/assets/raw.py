@@ -38,8 +38,9 @@ def raw_drop(context: AssetExecutionContext, paths: IrrPaths) -> Iterator[Materi
 
     A request file loaded before with the same bytes is not read again, nor are Parquet parts
     whose ids passed the check before (`--full-refresh` reads everything). When one side fails,
-    the other is stopped (the request lines roll back; a directory scan is interrupted), and the
-    directory's error is the one reported, as it was when the directory was loaded first.
+    the other is stopped if it is still running (a load of request files rolls back; a directory
+    scan is interrupted), and the directory's error is the one reported when it came first, as
+    when the directory was loaded first.
     """
     full = context.run.tags.get(FULL_REFRESH_TAG) == "true"
     selected = context.selected_asset_keys
@@ -68,16 +69,18 @@ def raw_drop(context: AssetExecutionContext, paths: IrrPaths) -> Iterator[Materi
         try:
             per_file = (load_request_lines(con, paths.raw_path, full=full, stop=stop.is_set)
                         if any(key in selected for key in REQUEST_KEYS) else None)
-        except BaseException:
+            directory.join()
+        except BaseException:  # the request files failed, or the run was interrupted
             first = failed[:1]  # the directory failed first: its error, not the stop it caused
             stop.set()
-            while directory.is_alive():  # a scan between two queries is interrupted at the next
+            # its connection is not closed under it: interrupted (a scan between two queries at
+            # the next) until the thread has ended
+            while directory.is_alive():
                 directory_con.interrupt()
                 directory.join(0.05)
             if first:
                 raise first[0] from None
             raise
-        directory.join()
         if failed:
             raise failed[0]
     for table in tables:
