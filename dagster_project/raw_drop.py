@@ -270,11 +270,15 @@ def load_request_lines(con: duckdb.DuckDBPyConnection, raw_dir: Path, full: bool
 
     The load is one transaction: a run stopped during it leaves the tables as they were (and one
     commit, not one per statement, halves the time of a load of millions of lines). `stop` is
-    asked before each file: when it says so, the load rolls back and raises LoadStopped.
+    asked before each file, each batch of lines and the commit: when it says so, the load rolls
+    back and raises LoadStopped.
     """
+    stop = stop or (lambda: False)
     con.execute("begin transaction")
     try:
-        counts = _load_request_lines(con, raw_dir, full, stop or (lambda: False))
+        counts = _load_request_lines(con, raw_dir, full, stop)
+        if stop():
+            raise LoadStopped("the load of the request files was stopped")
     except BaseException:
         con.execute("rollback")
         raise
@@ -334,7 +338,7 @@ def _load_request_lines(con: duckdb.DuckDBPyConnection, raw_dir: Path, full: boo
         reason, lines = skipped, 1
         if not reason:
             try:
-                lines = _insert_lines(con, path, index)
+                lines = _insert_lines(con, path, index, stop)
             except UnreadableFile as exc:
                 con.execute("delete from raw.request_lines where file_name = ?", [path.name])
                 reason = f"unreadable file: {exc}"
@@ -386,12 +390,16 @@ def _sha256(path: Path) -> str | None:
     return digest.hexdigest()
 
 
-def _insert_lines(con: duckdb.DuckDBPyConnection, path: Path, index: int) -> int:
-    """Stream a request file into raw.request_lines in batches; returns its line count."""
+def _insert_lines(con: duckdb.DuckDBPyConnection, path: Path, index: int,
+                  stop: Callable[[], bool] = lambda: False) -> int:
+    """Stream a request file into raw.request_lines in batches; returns its line count. `stop` is
+    asked before each batch (LoadStopped)."""
     batch: list[list] = [[], [], [], []]
     total = 0
 
     def flush() -> None:
+        if stop():
+            raise LoadStopped("the load of the request files was stopped")
         if batch[0]:
             texts, valid, nul, reasons = batch
             # the lines go to DuckDB as one text that it splits (no line holds a newline): handing

@@ -3,7 +3,9 @@ failure on either side stops the other and fails the step with the directory's e
 
 from __future__ import annotations
 
+import signal
 import threading
+import time
 from pathlib import Path
 
 import duckdb
@@ -116,3 +118,42 @@ def test_a_request_error_interrupts_the_directory_scan(tmp_path, monkeypatch):
     # the request files' error, not the interrupt it caused; the scan was interrupted by the step
     assert failed.is_set() and failure.step_failure_data.error.cause.cls_name == "UnreadableFile"
     assert not late
+
+
+def test_an_interrupt_while_the_directory_is_checked_stops_its_thread_whatever_follows(tmp_path, monkeypatch):
+    # the request files are read; the step waits for the directory's check; a SIGINT comes, then
+    # another while the step is stopping the check (the CLI repeats it): the check's thread is
+    # interrupted until it ends, and none is left running when the step ends
+    paths = _drop(tmp_path)
+    interrupted, late, ended = [], [], []
+    main = threading.main_thread().ident
+
+    def directory(con, *args, **kwargs):
+        def give_up() -> None:  # the test's own bound, should the step not interrupt the scans
+            late.append(True)
+            con.interrupt()
+
+        watchdog = threading.Timer(WAIT, give_up)
+        watchdog.start()
+        threading.Timer(0.5, signal.pthread_kill, (main, signal.SIGINT)).start()
+        try:
+            for seconds in (1.0, 0):  # two scans with Python work between them (hashing the parts)
+                try:
+                    con.execute("select count(*) from range(10000000000000) as a(i) where hash(i) = 0").fetchall()
+                except duckdb.InterruptException:
+                    interrupted.append(True)
+                if seconds:
+                    threading.Timer(0.3, signal.pthread_kill, (main, signal.SIGINT)).start()
+                    time.sleep(seconds)
+        finally:
+            watchdog.cancel()
+            ended.append(True)
+
+    monkeypatch.setattr(raw, "load_directory_table", directory)
+    with pytest.raises(BaseException) as stopped:
+        result = materialize([raw.raw_drop], resources={"paths": paths}, raise_on_error=False)
+        assert not result.success
+        raise KeyboardInterrupt("the run ended")
+    assert isinstance(stopped.value, KeyboardInterrupt), stopped.value
+    # both scans were interrupted, and the thread had returned when the step ended
+    assert interrupted == [True, True] and ended and not late

@@ -385,8 +385,8 @@ def test_a_load_stopped_half_way_changes_nothing(tmp_path, monkeypatch):
     (folder / "b.jsonl").write_text('{"b": 0}\n')
     insert = raw_drop._insert_lines
 
-    def stopped(con, path, index):
-        insert(con, path, index)
+    def stopped(con, path, index, stop):
+        insert(con, path, index, stop)
         raise KeyboardInterrupt
 
     with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
@@ -504,3 +504,24 @@ def test_the_lines_text_is_stored_with_zstd(tmp_path):
         stored = con.execute("select distinct compression from pragma_storage_info('raw.request_lines') "
                              "where column_name = 'line_text' and segment_type = 'VARCHAR'").fetchall()
     assert stored == [("ZSTD",)]
+
+
+def test_a_load_asked_to_stop_after_its_last_file_or_within_a_file_rolls_back(tmp_path, monkeypatch):
+    raw = tmp_path / "raw"
+    (raw / "requests").mkdir(parents=True)
+    (raw / "requests" / "a.jsonl").write_text("".join(f'{{"a": {i}}}\n' for i in range(100)))
+    monkeypatch.setattr(raw_drop, "BATCH_LINES", 10)
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
+        # asked before the file, before each of its ten batches, then before the commit: stopped
+        # at the commit, the whole file read
+        asked = []
+        with pytest.raises(raw_drop.LoadStopped):
+            raw_drop.load_request_lines(con, raw, stop=lambda: asked.append(True) or len(asked) > 12)
+        assert len(asked) == 13
+        # stopped within the file: at its second batch
+        asked.clear()
+        with pytest.raises(raw_drop.LoadStopped):
+            raw_drop.load_request_lines(con, raw, stop=lambda: asked.append(True) or len(asked) > 2)
+        assert len(asked) == 3
+        assert con.execute("select count(*) from information_schema.tables "
+                           "where table_schema = 'raw' and table_name = 'request_lines'").fetchone() == (0,)

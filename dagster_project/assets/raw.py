@@ -50,7 +50,9 @@ def raw_drop(context: AssetExecutionContext, paths: IrrPaths) -> Iterator[Materi
         con.execute("create schema if not exists raw")
         loaded: dict[str, tuple[int, bool]] = {}
         failed: list[BaseException] = []
-        stop = threading.Event()
+        # `finished`, not the thread's own state: a Thread.join() that a signal interrupts can
+        # leave is_alive() false while the thread still runs (CPython 3.11)
+        stop, finished = threading.Event(), threading.Event()
 
         def load_directory() -> None:
             try:
@@ -63,21 +65,26 @@ def raw_drop(context: AssetExecutionContext, paths: IrrPaths) -> Iterator[Materi
             except BaseException as exc:  # noqa: BLE001 - handed to the step's thread, which raises it
                 failed.append(exc)
                 stop.set()
+            finally:
+                finished.set()
 
-        directory = threading.Thread(target=load_directory, name="irr-directory", daemon=True)
-        directory.start()
+        threading.Thread(target=load_directory, name="irr-directory", daemon=True).start()
         try:
             per_file = (load_request_lines(con, paths.raw_path, full=full, stop=stop.is_set)
                         if any(key in selected for key in REQUEST_KEYS) else None)
-            directory.join()
+            finished.wait()
         except BaseException:  # the request files failed, or the run was interrupted
             first = failed[:1]  # the directory failed first: its error, not the stop it caused
             stop.set()
             # its connection is not closed under it: interrupted (a scan between two queries at
-            # the next) until the thread has ended
-            while directory.is_alive():
-                directory_con.interrupt()
-                directory.join(0.05)
+            # the next) until the thread has ended, whatever interrupt comes meanwhile (the CLI
+            # repeats SIGINT until the run ends; Dagster raises it as its own BaseException)
+            while not finished.is_set():
+                try:
+                    directory_con.interrupt()
+                    finished.wait(0.05)
+                except BaseException:  # noqa: BLE001 - the first error is raised below
+                    continue
             if first:
                 raise first[0] from None
             raise
