@@ -73,6 +73,11 @@ class LoadStopped(Exception):
     """A load was asked to stop before its end (another part of the same load failed)."""
 
 
+def _stop_if_asked(stop: Callable[[], bool]) -> None:
+    if stop():
+        raise LoadStopped("the load of the request files was stopped")
+
+
 class UnreadableFile(Exception):
     """The file as a whole cannot be read (a broken or runaway gzip stream)."""
 
@@ -277,8 +282,7 @@ def load_request_lines(con: duckdb.DuckDBPyConnection, raw_dir: Path, full: bool
     con.execute("begin transaction")
     try:
         counts = _load_request_lines(con, raw_dir, full, stop)
-        if stop():
-            raise LoadStopped("the load of the request files was stopped")
+        _stop_if_asked(stop)
     except BaseException:
         con.execute("rollback")
         raise
@@ -326,8 +330,7 @@ def _load_request_lines(con: duckdb.DuckDBPyConnection, raw_dir: Path, full: boo
     con.execute("delete from raw.request_lines where file_name not in (select file_name from raw.request_files)")
     counts: dict[str, tuple[int, bool]] = {}
     for index, (path, skipped) in enumerate(entries, start=1):
-        if stop():
-            raise LoadStopped("the load of the request files was stopped")
+        _stop_if_asked(stop)
         digest = None if skipped else _sha256(path)
         if digest is not None and known.get(path.name, (None,))[0] == digest:
             counts[path.name] = (known[path.name][1], False)
@@ -390,16 +393,14 @@ def _sha256(path: Path) -> str | None:
     return digest.hexdigest()
 
 
-def _insert_lines(con: duckdb.DuckDBPyConnection, path: Path, index: int,
-                  stop: Callable[[], bool] = lambda: False) -> int:
+def _insert_lines(con: duckdb.DuckDBPyConnection, path: Path, index: int, stop: Callable[[], bool]) -> int:
     """Stream a request file into raw.request_lines in batches; returns its line count. `stop` is
     asked before each batch (LoadStopped)."""
     batch: list[list] = [[], [], [], []]
     total = 0
 
     def flush() -> None:
-        if stop():
-            raise LoadStopped("the load of the request files was stopped")
+        _stop_if_asked(stop)
         if batch[0]:
             texts, valid, nul, reasons = batch
             # the lines go to DuckDB as one text that it splits (no line holds a newline): handing
