@@ -171,3 +171,10 @@ def run_measured(raw: Path, out: Path, *args: str) -> tuple[subprocess.Completed
                           capture_output=True, text=True, timeout=900)
     *err, peak = done.stderr.splitlines()
     return subprocess.CompletedProcess(done.args, done.returncode, done.stdout, "\n".join(err)), int(peak) * 1024
+
+
+def compiled_match(run_root: Path) -> str:
+    """The match of int_directory_named as the run compiled it (its values' column)."""
+    sql = (run_root / "warehouse" / "dbt" / "compiled" / "irr" / "models" / "intermediate"
+           / "int_directory_named.sql").read_text()
+    return " ".join(sql.split())

@@ -7,6 +7,34 @@
 lower(trim({{ column }}))
 {%- endmacro %}
 
+{#- A value as compared: trimmed, and lower-cased for an email or a username (`type` is the type
+    as compared). CONTRACT 1.3 says the directory's values are canonical; this makes them so. -#}
+{% macro directory_value(type, value) -%}
+case when {{ type }} in ('username', 'email') then lower(trim({{ value }})) else trim({{ value }}) end
+{%- endmacro %}
+
+{#- Whether directory_value may change a value as written: true for every value it changes, false
+    for most that it does not, and cheap on every row, where directory_value is not (trim copies
+    each text). trim takes off Unicode's spaces: in a text of ASCII characters only the space, and
+    any other character makes the text longer in bytes than in characters; lower changes an ASCII
+    text only where it is not lower-case already. A superset, checked over every code point
+    (tests/test_properties.py): a text with any character outside ASCII is counted. -#}
+{% macro directory_value_may_change(value) -%}
+(starts_with({{ value }}, ' ') or ends_with({{ value }}, ' ') or strlen({{ value }}) <> length({{ value }})
+    or lower({{ value }}) <> {{ value }})
+{%- endmacro %}
+
+{#- Whether the directory's values are all written canonically, so that int_directory_named may
+    compare them as written: the profile (int_directory_profile) found none that directory_value
+    may change. No while the profile is not built (a `dbt compile` of an empty warehouse). -#}
+{% macro directory_values_are_canonical() -%}
+    {%- if not execute -%}{{ return(false) }}{%- endif -%}
+    {%- set profile = load_relation(ref('int_directory_profile')) -%}
+    {%- if profile is none -%}{{ return(false) }}{%- endif -%}
+    {%- set counted = run_query('select rows_with_value_maybe_not_canonical from ' ~ profile) -%}
+    {{ return(counted.rows | length == 1 and counted.columns[0].values()[0] == 0) }}
+{%- endmacro %}
+
 {#- A validity time as written: NULL when empty (open-ended). -#}
 {% macro directory_time_text(column) -%}
 nullif(trim({{ column }}), '')

@@ -7,6 +7,11 @@
 -- Built after the whole directory's checks (int_directory_profile's tests): a directory that
 -- fails them resolves nothing, and nothing downstream is rebuilt from it.
 -- depends_on: {{ ref('int_directory_profile') }}
+--
+-- The values are compared as written when the profile found every one written canonically (as
+-- CONTRACT 1.3 says they are): DuckDB then matches on the column itself and filters the scan with
+-- the keys. Otherwise each value is made canonical first (directory_value, on every row).
+{%- set as_written = directory_values_are_canonical() %}
 with
 
 identifiers as (
@@ -17,7 +22,7 @@ identifiers as (
 -- match, not for every row of the directory (at 100 M rows, parsing them all cost more than the
 -- match itself)
 directory as (
-    select account_id, identifier_type, identifier_value, valid_from_text, valid_to_text
+    select account_id, identifier_type, identifier_value_as_written, valid_from_text, valid_to_text
     from {{ ref('stg_directory__account_identifiers') }}
 ),
 
@@ -41,7 +46,9 @@ named_user_ids as (
 matched as materialized (
     select *
     from directory
-    where (identifier_type, identifier_value) in (select * from named_values)
+    where (identifier_type, {{ 'identifier_value_as_written' if as_written
+            else directory_value('identifier_type', 'identifier_value_as_written') }})
+            in (select * from named_values)
         or account_id in (select * from named_user_ids)
 ),
 
@@ -49,7 +56,8 @@ timed as (
     select
         account_id,
         identifier_type,
-        identifier_value,
+        -- as the view makes it, for the few rows matched (the same text when written canonically)
+        {{ directory_value('identifier_type', 'identifier_value_as_written') }} as identifier_value,
         {{ directory_time_of_text('valid_from_text') }} as valid_from,
         {{ directory_time_of_text('valid_to_text') }} as valid_to,
         valid_from_text,

@@ -1,5 +1,6 @@
--- The whole directory in one row of counts, from one scan: its checks (intermediate.yml) and the
--- data-quality account read these counts, so the directory is scanned once for all of them.
+-- The whole directory in one row of counts, from one scan: its checks (intermediate.yml), the
+-- data-quality account and the match (int_directory_named) read these counts, so the directory is
+-- scanned whole once for all of them.
 --
 -- It reads the raw rows, not the staging view: the view trims every identifier value and
 -- lower-cases emails and usernames, and a text is NULL after that exactly when it was NULL
@@ -35,7 +36,11 @@ final as (
         count(*) filter (where (valid_from_text is not null and valid_from is null)
             or (valid_to_text is not null and valid_to is null)) as rows_with_unreadable_time,
         count(*) filter (where not {{ directory_interval_ordered('valid_from', 'valid_to') }})
-            as rows_with_reversed_interval
+            as rows_with_reversed_interval,
+        -- none: int_directory_named compares the values as written, a semi-join on the column
+        -- itself (at 20 M rows, 0.8 s against 1.8 s through directory_value on every row)
+        count(*) filter (where {{ directory_value_may_change('identifier_value') }})
+            as rows_with_value_maybe_not_canonical
     from directory
 )
 

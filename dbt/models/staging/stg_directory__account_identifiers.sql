@@ -18,12 +18,12 @@ renamed as (
         -- ids: the raw load let only strings of digits through (raw_drop.py), nothing to trim
         account_id,
 
-        -- identifier (already canonical in the directory)
+        -- identifier: canonical in the directory (CONTRACT 1.3), made so below where it is not
         {{ directory_type('identifier_type') }} as identifier_type,
         -- int_directory_profile counts the values that are NULL on the raw column: a rule that
         -- makes a written value NULL here (an empty one, say) must be made there too (a property
         -- test, tests/test_properties.py, compares the two on hostile rows)
-        trim(identifier_value) as identifier_value,
+        identifier_value as identifier_value_as_written,
 
         -- validity interval [valid_from, valid_to), NULL = open-ended, UTC
         {{ directory_time_text('valid_from') }} as valid_from_text,
@@ -37,9 +37,11 @@ final as (
     select
         account_id,
         identifier_type,
-        -- usernames and emails compare case-insensitively
-        case when identifier_type in ('username', 'email') then lower(identifier_value)
-            else identifier_value end as identifier_value,
+        -- trimmed; usernames and emails compare case-insensitively
+        {{ directory_value('identifier_type', 'identifier_value_as_written') }} as identifier_value,
+        -- what int_directory_named compares when every value is written canonically (its profile
+        -- says so): a semi-join on the column itself, without directory_value on every row
+        identifier_value_as_written,
         valid_from,
         valid_to,
         valid_from_text,
