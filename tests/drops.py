@@ -178,3 +178,23 @@ def compiled_match(run_root: Path) -> str:
     sql = (run_root / "warehouse" / "dbt" / "compiled" / "irr" / "models" / "intermediate"
            / "int_directory_named.sql").read_text()
     return " ".join(sql.split())
+
+
+def dbt_by_hand(args: list[str], warehouse: Path, tmp_path: Path, succeeds: bool = True,
+                **extra: str) -> subprocess.CompletedProcess:
+    """dbt run by hand on `warehouse`: none of a run's settings (nor the production build's
+    exclusion of unit tests: the e2e run was in-process)."""
+    from dagster_project.dbt_project import DBT_PROJECT_DIR
+
+    env = {**os.environ, "IRR_WAREHOUSE_DB": str(warehouse), "DO_NOT_TRACK": "1", "DBT_USE_COLORS": "false"}
+    for name in ("IRR_RUN_ID", "IRR_CURRENT_PUBLICATION", "IRR_PERIOD_FROM", "IRR_PERIOD_TO",
+                 "DBT_EXCLUDE_RESOURCE_TYPES", "IRR_GROUP_SLICES"):
+        env.pop(name, None)
+    env.update(extra)
+    result = subprocess.run(
+        [installed("dbt"), *args, "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
+         "--target-path", str(tmp_path / "target"), "--log-path", str(tmp_path / "logs")],
+        env=env, capture_output=True, text=True, timeout=600,
+    )
+    assert (result.returncode == 0) == succeeds, result.stdout[-3000:]
+    return result

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import duckdb
 import pytest
 
 from contract_cases import COUNTING_CASES
-from drops import compiled_match
+from drops import compiled_match, dbt_by_hand
 
 
 @pytest.mark.parametrize("request_id", sorted(COUNTING_CASES))
@@ -59,3 +60,22 @@ def test_a_canonical_directory_is_matched_as_written(contract_run):
     itself (at 20 M rows, 0.8 s against 1.8 s with every value made canonical first). The figures
     are those of the cases above; the e2e drop's directory, written otherwise, takes the other way."""
     assert "where (identifier_type, identifier_value_as_written) in (select" in compiled_match(contract_run)
+
+
+def test_a_match_built_alone_makes_the_values_canonical(contract_run, tmp_path):
+    """The profile's count is trusted only in the dbt invocation that made it: int_directory_named
+    built alone (from the UI, say, after a new directory was loaded) makes every value canonical,
+    and finds the same rows."""
+    import shutil
+
+    warehouse = tmp_path / "warehouse.duckdb"
+    shutil.copy(contract_run / "warehouse" / "warehouse.duckdb", warehouse)
+    query = "select * from intermediate.int_directory_named order by all"
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        before = con.execute(query).fetchall()
+    dbt_by_hand(["run", "--select", "int_directory_named"], warehouse, tmp_path)
+    sql = (tmp_path / "target" / "compiled" / "irr" / "models" / "intermediate" / "int_directory_named.sql").read_text()
+    assert "where (identifier_type, case when identifier_type in ('username', 'email') then lower(trim(" \
+        in " ".join(sql.split())
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        assert con.execute(query).fetchall() == before and len(before) > 10

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 from datetime import date
 from pathlib import Path
 
@@ -13,7 +11,7 @@ import pytest
 
 from contract_cases import ACCOUNTS, SHORT_LINKS, VIDEOS
 from dagster_project.dbt_project import DBT_PROJECT_DIR
-from drops import compiled_match, event, installed, run_in_process, write_drop
+from drops import compiled_match, dbt_by_hand, event, run_in_process, write_drop
 
 H2 = "2023-08-15T12:00:00Z"
 H1 = "2024-02-01T00:00:00Z"
@@ -185,24 +183,6 @@ def test_report_database_holds_only_the_reporting_schema(e2e):
     ]
 
 
-def _dbt_by_hand(args: list[str], warehouse: Path, tmp_path: Path, succeeds: bool = True,
-                 **extra: str) -> subprocess.CompletedProcess:
-    """dbt run by hand on `warehouse`: none of a run's settings (nor the production build's
-    exclusion of unit tests: the e2e run was in-process)."""
-    env = {**os.environ, "IRR_WAREHOUSE_DB": str(warehouse), "DO_NOT_TRACK": "1", "DBT_USE_COLORS": "false"}
-    for name in ("IRR_RUN_ID", "IRR_CURRENT_PUBLICATION", "IRR_PERIOD_FROM", "IRR_PERIOD_TO",
-                 "DBT_EXCLUDE_RESOURCE_TYPES", "IRR_GROUP_SLICES"):
-        env.pop(name, None)
-    env.update(extra)
-    result = subprocess.run(
-        [installed("dbt"), *args, "--project-dir", str(DBT_PROJECT_DIR), "--profiles-dir", str(DBT_PROJECT_DIR),
-         "--target-path", str(tmp_path / "target"), "--log-path", str(tmp_path / "logs")],
-        env=env, capture_output=True, text=True, timeout=600,
-    )
-    assert (result.returncode == 0) == succeeds, result.stdout[-3000:]
-    return result
-
-
 def test_account_groups_built_in_slices_are_the_same_rows(e2e, tmp_path):
     """A large drop builds the account groups in slices of requests, one statement each
     (IRR_GROUP_SLICES, so that the recursive CTE's memory follows the slice): the same rows."""
@@ -213,7 +193,7 @@ def test_account_groups_built_in_slices_are_the_same_rows(e2e, tmp_path):
     query = "select * from intermediate.int_request_account_groups order by all"
     with duckdb.connect(str(warehouse), read_only=True) as con:
         whole = con.execute(query).fetchall()
-    result = _dbt_by_hand(["run", "--select", "int_request_account_groups"], warehouse, tmp_path,
+    result = dbt_by_hand(["run", "--select", "int_request_account_groups"], warehouse, tmp_path,
                           IRR_GROUP_SLICES="3")
     assert "insert into" in (tmp_path / "logs" / "dbt.log").read_text()  # the slices after the first
     with duckdb.connect(str(warehouse), read_only=True) as con:
@@ -231,7 +211,7 @@ def test_a_figure_that_breaks_a_rule_fails_its_models_check_and_names_the_rule(e
 
     warehouse = tmp_path / "warehouse.duckdb"
     shutil.copy(e2e / "warehouse" / "warehouse.duckdb", warehouse)
-    result = _dbt_by_hand(["test", "--select", "information_requests"], warehouse, tmp_path)
+    result = dbt_by_hand(["test", "--select", "information_requests"], warehouse, tmp_path)
     assert "PASS information_requests_figures_hold" in result.stdout, result.stdout[-3000:]
     with duckdb.connect(str(warehouse)) as con:
         rows = con.execute("select period, country_code from reporting.information_requests "
@@ -244,7 +224,7 @@ def test_a_figure_that_breaks_a_rule_fails_its_models_check_and_names_the_rule(e
         for (period, country), change in zip(rows, breaks):
             con.execute(f"update reporting.information_requests set {change} "
                         "where period = ? and country_code = ?", [period, country])
-    result = _dbt_by_hand(["test", "--select", "information_requests"], warehouse, tmp_path, succeeds=False)
+    result = dbt_by_hand(["test", "--select", "information_requests"], warehouse, tmp_path, succeeds=False)
     assert "Failure in test information_requests_figures_hold" in result.stdout, result.stdout[-3000:]
     assert "Got 4 results" in result.stdout, result.stdout[-3000:]  # four rules broken by a row each
     compiled = next((tmp_path / "target" / "compiled").rglob("information_requests_figures_hold.sql"))
@@ -264,7 +244,7 @@ def test_a_dbt_build_by_hand_adds_and_confirms_no_version(e2e, tmp_path):
         # as a run that died before its switch leaves it
         con.execute("update history.report_versions set is_published = false where period = '2024-H1'")
         before = con.execute("select * exclude (is_published) from history.report_versions order by all").fetchall()
-    result = _dbt_by_hand(["build", "--select", "path:models/history"], warehouse, tmp_path)
+    result = dbt_by_hand(["build", "--select", "path:models/history"], warehouse, tmp_path)
     with duckdb.connect(str(warehouse), read_only=True) as con:
         after = con.execute("select * exclude (is_published), is_published from history.report_versions "
                             "order by all").fetchall()
@@ -332,7 +312,7 @@ def test_dbt_unit_tests_pass_on_their_fixed_rows(e2e, tmp_path):
     """The dbt `unit_tests:` (classification of CONTRACT 1.2, account groups on small graphs, the
     directory rows the requests name, as written and made canonical, the directory profile); dbt
     reads the input tables' column types from a built warehouse: the e2e one."""
-    result = _dbt_by_hand(["test", "--select", "test_type:unit"], e2e / "warehouse" / "warehouse.duckdb", tmp_path)
+    result = dbt_by_hand(["test", "--select", "test_type:unit"], e2e / "warehouse" / "warehouse.duckdb", tmp_path)
     passed = [line for line in result.stdout.splitlines() if " PASS " in line and "::" in line]
     assert len(passed) == 8 and "ERROR=0" in result.stdout, result.stdout[-3000:]
 
@@ -353,7 +333,7 @@ def test_request_lines_are_parsed_again_only_for_files_that_changed(e2e, tmp_pat
                     "has_nul_byte, not_read_reason from raw.request_lines where file_name = '2024.jsonl'")
         con.execute("insert into raw.request_files select 'extra.jsonl', 3, 'e', reader_version, lines "
                     "from raw.request_files where file_name = '2024.jsonl'")
-    _dbt_by_hand(models, warehouse, tmp_path)
+    dbt_by_hand(models, warehouse, tmp_path)
     with duckdb.connect(str(warehouse)) as con:
         assert con.execute(f"select count(*) from {parsed} where file_name = 'extra.jsonl'").fetchone()[0] > 0
         # marks that only a new parse of the line removes
@@ -361,7 +341,7 @@ def test_request_lines_are_parsed_again_only_for_files_that_changed(e2e, tmp_pat
         con.execute("update raw.request_files set sha256 = 'changed' where file_name = '2024.jsonl'")
         con.execute("delete from raw.request_lines where file_name = 'extra.jsonl'")
         con.execute("delete from raw.request_files where file_name = 'extra.jsonl'")
-    _dbt_by_hand(models, warehouse, tmp_path)
+    dbt_by_hand(models, warehouse, tmp_path)
     with duckdb.connect(str(warehouse)) as con:
         marked = con.execute(f"select file_name from {parsed} where request_id_text = 'MARK'").fetchall()
         files = con.execute(f"select distinct file_name from {parsed} order by 1").fetchall()
@@ -374,7 +354,7 @@ def test_request_lines_are_parsed_again_only_for_files_that_changed(e2e, tmp_pat
     assert marked == [("2023.jsonl",)]  # kept unread; 2024.jsonl was parsed again
     assert files == [("2023.jsonl",), ("2024.jsonl",)]
 
-    _dbt_by_hand([*models, "--full-refresh"], warehouse, tmp_path)
+    dbt_by_hand([*models, "--full-refresh"], warehouse, tmp_path)
     with duckdb.connect(str(warehouse)) as con:
         con.execute("update staging.stg_requests__events set request_id = null "
                     "where file_name = '2023.jsonl' and line_number = 1")
@@ -406,14 +386,14 @@ def test_events_are_typed_again_only_for_files_whose_inputs_or_clock_verdicts_ch
         con.execute(f"update {events} set quarantine_reason = 'received_at in the future' "
                     "where file_name = '2023.jsonl' and line_number = 2")
         con.execute(f"update {events} set file_index = 99 where file_name = '2024.jsonl'")
-    _dbt_by_hand(models, warehouse, tmp_path)
+    dbt_by_hand(models, warehouse, tmp_path)
     with duckdb.connect(str(warehouse)) as con:
         assert marked(con) == [("2024.jsonl",)]
         assert con.execute(f"select distinct file_name, file_index from {events} order by 1").fetchall() == indexes
         # a clock set back: a time of an accepted line of 2024.jsonl is now in the future
         con.execute(f"update {events} set agency = 'MARK'")
         con.execute(f"update {events} set received_at = '2999-01-01' where file_name = '2024.jsonl' and line_number = 1")
-    _dbt_by_hand(models, warehouse, tmp_path)
+    dbt_by_hand(models, warehouse, tmp_path)
     with duckdb.connect(str(warehouse)) as con:
         assert marked(con) == [("2023.jsonl",)]
         # another seed: every file is typed again
@@ -421,13 +401,13 @@ def test_events_are_typed_again_only_for_files_whose_inputs_or_clock_verdicts_ch
         schema = con.execute("select table_schema from information_schema.tables "
                              "where table_name = 'country_aliases'").fetchone()[0]
         con.execute(f"insert into {schema}.country_aliases select 'atlantis', country_code from {schema}.country_aliases limit 1")
-    _dbt_by_hand(models, warehouse, tmp_path)
+    dbt_by_hand(models, warehouse, tmp_path)
     with duckdb.connect(str(warehouse)) as con:
         assert marked(con) == []
         # the table of an earlier irr, without type_key
         con.execute(f"update {events} set agency = 'MARK'")
         con.execute(f"alter table {events} drop column type_key")
-    _dbt_by_hand(models, warehouse, tmp_path)
+    dbt_by_hand(models, warehouse, tmp_path)
     with duckdb.connect(str(warehouse)) as con:
         assert marked(con) == []
         assert con.execute(f"select count(*) from {events} where type_key is null").fetchone()[0] == 0
@@ -477,7 +457,7 @@ def test_current_requests_are_chosen_again_only_for_requests_whose_events_change
         con.executemany("insert into raw.request_lines values ('2023b.jsonl', 2, ?, ?, true, false, null)",
                         [(n, json.dumps(line)) for n, line in enumerate(added, 1)])
         con.execute(f"update {current} set agency = 'MARK'")
-    _dbt_by_hand(models, warehouse, tmp_path)
+    dbt_by_hand(models, warehouse, tmp_path)
     with duckdb.connect(str(warehouse)) as con:
         after = chosen(con)
         assert after["U1"] == ("rejected", "2023b.jsonl", False)
@@ -494,7 +474,7 @@ def test_current_requests_are_chosen_again_only_for_requests_whose_events_change
         con.execute("delete from raw.request_lines where file_name = '2023b.jsonl'")
         con.execute("insert into raw.request_lines values ('2023b.jsonl', 2, 1, ?, true, false, null)",
                     [json.dumps(event("N1", ["@new.one"], outcome="rejected", received_at=H2))])
-    _dbt_by_hand(models, warehouse, tmp_path)
+    dbt_by_hand(models, warehouse, tmp_path)
     with duckdb.connect(str(warehouse)) as con:
         after = chosen(con)
         assert (after["U1"][:2], after["N1"][:2]) == (before["U1"][:2], ("rejected", "2023b.jsonl"))
@@ -505,7 +485,7 @@ def test_current_requests_are_chosen_again_only_for_requests_whose_events_change
         con.execute("delete from raw.request_lines where file_name = '2023b.jsonl'")
         con.execute("update raw.request_files set file_index = 2 where file_name = '2024.jsonl'")
         con.execute("update raw.request_lines set file_index = 2 where file_name = '2024.jsonl'")
-    _dbt_by_hand(models, warehouse, tmp_path)
+    dbt_by_hand(models, warehouse, tmp_path)
     with duckdb.connect(str(warehouse)) as con:
         assert chosen(con) == before
         con.execute(f"update {current} set agency = null")

@@ -25,14 +25,18 @@ case when {{ type }} in ('username', 'email') then lower(trim({{ value }})) else
 {%- endmacro %}
 
 {#- Whether the directory's values are all written canonically, so that int_directory_named may
-    compare them as written: the profile (int_directory_profile) found none that directory_value
-    may change. No while the profile is not built (a `dbt compile` of an empty warehouse). -#}
+    compare them as written: the profile (int_directory_profile), built by this same dbt
+    invocation, found none that directory_value may change. No when the profile is not built (a
+    `dbt compile` of an empty warehouse) or was built by another invocation (int_directory_named
+    built alone, say from the UI: the directory may have changed since). -#}
 {% macro directory_values_are_canonical() -%}
     {%- if not execute -%}{{ return(false) }}{%- endif -%}
     {%- set profile = load_relation(ref('int_directory_profile')) -%}
     {%- if profile is none -%}{{ return(false) }}{%- endif -%}
-    {%- set counted = run_query('select rows_with_value_maybe_not_canonical from ' ~ profile) -%}
-    {{ return(counted.rows | length == 1 and counted.columns[0].values()[0] == 0) }}
+    {%- set counted = run_query(
+        "select count(*) from " ~ profile ~ " where rows_with_value_maybe_not_canonical = 0"
+        ~ " and dbt_invocation_id = '" ~ invocation_id ~ "'") -%}
+    {{ return(counted.columns[0].values()[0] == 1) }}
 {%- endmacro %}
 
 {#- A validity time as written: NULL when empty (open-ended). -#}

@@ -40,7 +40,10 @@ final as (
         -- none: int_directory_named compares the values as written, a semi-join on the column
         -- itself (at 20 M rows, 0.8 s against 1.8 s through directory_value on every row)
         count(*) filter (where {{ directory_value_may_change('identifier_value') }})
-            as rows_with_value_maybe_not_canonical
+            as rows_with_value_maybe_not_canonical,
+        -- the dbt invocation that counted: int_directory_named trusts only counts of its own
+        -- invocation (a build of it alone, from the UI, may follow a new directory)
+        '{{ invocation_id }}' as dbt_invocation_id
     from directory
 )
 
