@@ -490,7 +490,14 @@ def load_directory_table(con: duckdb.DuckDBPyConnection, raw_dir: Path, table: s
     columns = DIRECTORY_TABLES[table]
     con.execute("create schema if not exists raw")
     _drop_relation(con, f"raw.{table}")
+    con.execute("create table if not exists raw.directory_parts "
+                "(table_name varchar, label varchar, path varchar, size bigint, modified_ns bigint)")
+    con.execute("delete from raw.directory_parts where table_name = ?", [table])
     if all(path.name.endswith(".parquet") for path in parts):
+        # read where they lie, by the checks now and by the models later in the run: each part as
+        # it is before it is checked (directory_changed tells the models' step if one changed)
+        con.executemany("insert into raw.directory_parts values (?, ?, ?, ?, ?)",
+                        [(table, path.relative_to(raw_dir).as_posix(), str(path), *_stamp(path)) for path in parts])
         rows = _view_parquet(con, raw_dir, table, parts, full, checked)
     else:
         con.execute(f"create table raw.{table} ({', '.join(f'{c} varchar' for c in columns)})")
@@ -500,6 +507,35 @@ def load_directory_table(con: duckdb.DuckDBPyConnection, raw_dir: Path, table: s
     if not rows:
         raise DropError(f"{name} has no rows: an empty directory table would resolve nothing")
     return rows
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    """A file's size and modification time (ns): they change when its bytes are replaced."""
+    stat = path.stat()
+    return stat.st_size, stat.st_mtime_ns
+
+
+def directory_changed(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """The directory parts read where they lie whose size or modification time is no longer what
+    the load recorded before checking them (gone, replaced or rewritten since), by label.
+
+    A Parquet directory is a view: the load checks its ids, the models read it again, twice
+    (int_directory_profile, int_directory_named, which trusts the profile's count of values that
+    may not be canonical). A part changed in between would give figures from bytes no check saw.
+    """
+    if not con.execute("select count(*) from information_schema.tables "
+                       "where table_schema = 'raw' and table_name = 'directory_parts'").fetchone()[0]:
+        return []
+    changed = []
+    for label, path, size, modified_ns in con.execute(
+            "select label, path, size, modified_ns from raw.directory_parts order by table_name, label").fetchall():
+        try:
+            stamp = _stamp(Path(path))
+        except OSError:
+            stamp = None
+        if stamp != (size, modified_ns):
+            changed.append(label)
+    return changed
 
 
 def _drop_relation(con: duckdb.DuckDBPyConnection, name: str) -> None:

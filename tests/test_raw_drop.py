@@ -432,6 +432,41 @@ def test_parquet_parts_whose_bytes_passed_the_id_check_are_not_scanned_again(tmp
         assert load() == ["account_identifiers"]
 
 
+def test_a_parquet_part_replaced_or_gone_after_the_load_is_told(tmp_path):
+    """directory_changed: the parts a view reads where they lie, as the load stamped them before
+    their check; a part rewritten or removed since is named, a directory of CSV files (copied
+    into the warehouse) has none."""
+    folder = tmp_path / "directory" / "account_identifiers"
+    folder.mkdir(parents=True)
+    for n in range(2):
+        with duckdb.connect() as con:
+            con.execute(f"copy (select '681234567890123456{n}' as account_id, 'username' as identifier_type, "
+                        f"'jane.doe' as identifier_value, '' as valid_from, '' as valid_to) "
+                        f"to '{folder / f'part-{n}.parquet'}'")
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
+        raw_drop.load_directory_table(con, tmp_path, "account_identifiers")
+        assert raw_drop.directory_changed(con) == []
+        with duckdb.connect() as other:  # the same rows, other bytes
+            other.execute(f"copy (select * replace (upper(identifier_value) as identifier_value) "
+                          f"from '{folder / 'part-1.parquet'}') to '{folder / 'new.parquet'}'")
+        (folder / "new.parquet").replace(folder / "part-1.parquet")
+        assert raw_drop.directory_changed(con) == ["directory/account_identifiers/part-1.parquet"]
+        (folder / "part-0.parquet").unlink()
+        assert raw_drop.directory_changed(con) == ["directory/account_identifiers/part-0.parquet",
+                                                   "directory/account_identifiers/part-1.parquet"]
+        # loaded again, as they are now: nothing changed since
+        raw_drop.load_directory_table(con, tmp_path, "account_identifiers")
+        assert raw_drop.directory_changed(con) == []
+        # a CSV directory is copied: nothing is read where it lies
+        (folder / "part-1.parquet").unlink()
+        (folder / "part-1.csv").write_text("account_id,identifier_type,identifier_value,valid_from,valid_to\n"
+                                           "6812345678901234560,username,jane.doe,,\n")
+        raw_drop.load_directory_table(con, tmp_path, "account_identifiers")
+        (folder / "part-1.csv").unlink()
+        assert raw_drop.directory_changed(con) == []
+        assert con.execute("select count(*) from raw.directory_parts").fetchone() == (0,)
+
+
 @pytest.mark.parametrize("ending", ["\n", "\r\n", "\r"], ids=["LF", "CRLF", "CR"])
 def test_a_directory_csv_loads_whatever_ends_its_lines(tmp_path, ending):
     folder = tmp_path / "directory"

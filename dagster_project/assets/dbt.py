@@ -19,6 +19,7 @@ from dagster_project.dbt_selections import SELECTIONS, STORED_NAME, use_stored_s
 from dagster_project.partitions import half_year_partitions, periods_of_run_tags, periods_of_window
 from dagster_project.publication import Publisher
 from dagster_project.publish import input_fingerprint
+from dagster_project.raw_drop import directory_changed
 from dagster_project.resources import IrrPaths
 
 # The definitions are made from the manifest: build it here if it is missing or stale, so the
@@ -94,6 +95,12 @@ def irr_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, paths: I
     slices = group_slices(paths)
     yield from _build(context, dbt, paths, IRR_PERIOD_FROM=first, IRR_PERIOD_TO=last,
                       **({"IRR_GROUP_SLICES": str(slices)} if slices > 1 else {}))
+    # the models read a Parquet directory where it lies, after the load checked it
+    with paths.connect(read_only=True) as con:
+        changed = directory_changed(con)
+    if changed:
+        raise Failure(f"{changed[0]} changed after the load checked it: the models may hold rows no check saw, "
+                      "and nothing was published; load the drop again (irr run)")
 
 
 # Request lines per slice of the account groups (int_request_account_groups): their recursive
