@@ -14,11 +14,12 @@ case when {{ type }} in ('username', 'email') then lower(trim({{ value }})) else
 {%- endmacro %}
 
 {#- Whether directory_value may change a value as written: true for every value it changes, false
-    for most that it does not, and cheap on every row, where directory_value is not (trim copies
-    each text). trim takes off Unicode's spaces: in a text of ASCII characters only the space, and
-    any other character makes the text longer in bytes than in characters; lower changes an ASCII
-    text only where it is not lower-case already. A superset, checked over every code point
-    (tests/test_properties.py): a text with any character outside ASCII is counted. -#}
+    for most that it does not, at about half its cost on every row (0.4 s against 1.0 s at 20 M
+    rows, alone: lower copies each text too, trim's copy is spared). trim takes off Unicode's
+    spaces: in a text of ASCII characters only the space, and any other character makes the text
+    longer in bytes than in characters; lower changes an ASCII text only where it is not
+    lower-case already. A superset, checked over every code point (tests/test_properties.py): a
+    text with any character outside ASCII is counted. -#}
 {% macro directory_value_may_change(value) -%}
 (starts_with({{ value }}, ' ') or ends_with({{ value }}, ' ') or strlen({{ value }}) <> length({{ value }})
     or lower({{ value }}) <> {{ value }})

@@ -69,6 +69,11 @@ rows as (
     union all
     select 'directory', 'rows with a reversed validity interval (ignored)', rows_with_reversed_interval
     from directory
+    union all
+    -- none, as CONTRACT 1.3 says: the match compares the values as written (int_directory_named)
+    select 'directory', 'values that may not be written canonically (if any, every value is made canonical '
+        || 'before the match)', rows_with_value_maybe_not_canonical
+    from directory
 )
 
 select section, item, value::bigint as value from rows
