@@ -491,13 +491,13 @@ def load_directory_table(con: duckdb.DuckDBPyConnection, raw_dir: Path, table: s
     con.execute("create schema if not exists raw")
     _drop_relation(con, f"raw.{table}")
     con.execute("create table if not exists raw.directory_parts "
-                "(table_name varchar, label varchar, path varchar, size bigint, modified_ns bigint)")
+                "(table_name varchar, label varchar, path varchar, stamp varchar)")
     con.execute("delete from raw.directory_parts where table_name = ?", [table])
     if all(path.name.endswith(".parquet") for path in parts):
         # read where they lie, by the checks now and by the models later in the run: each part as
         # it is before it is checked (directory_changed tells the models' step if one changed)
-        con.executemany("insert into raw.directory_parts values (?, ?, ?, ?, ?)",
-                        [(table, path.relative_to(raw_dir).as_posix(), str(path), *_stamp(path)) for path in parts])
+        con.executemany("insert into raw.directory_parts values (?, ?, ?, ?)",
+                        [(table, path.relative_to(raw_dir).as_posix(), str(path), _stamp(path)) for path in parts])
         rows = _view_parquet(con, raw_dir, table, parts, full, checked)
     else:
         con.execute(f"create table raw.{table} ({', '.join(f'{c} varchar' for c in columns)})")
@@ -509,15 +509,17 @@ def load_directory_table(con: duckdb.DuckDBPyConnection, raw_dir: Path, table: s
     return rows
 
 
-def _stamp(path: Path) -> tuple[int, int]:
-    """A file's size and modification time (ns): they change when its bytes are replaced."""
+def _stamp(path: Path) -> str:
+    """A file's inode, size, and modification and change times (ns): a file put in its place or
+    written changes them, even one whose modification time is set back (`cp -p`, `touch -r`: the
+    change time cannot be set). A change of mode or owner changes them too, on the safe side."""
     stat = path.stat()
-    return stat.st_size, stat.st_mtime_ns
+    return f"{stat.st_ino}:{stat.st_size}:{stat.st_mtime_ns}:{stat.st_ctime_ns}"
 
 
 def directory_changed(con: duckdb.DuckDBPyConnection) -> list[str]:
-    """The directory parts read where they lie whose size or modification time is no longer what
-    the load recorded before checking them (gone, replaced or rewritten since), by label.
+    """The directory parts read where they lie whose stamp (_stamp) is no longer what the load
+    recorded before checking them (gone, replaced, rewritten or touched since), by label.
 
     A Parquet directory is a view: the load checks its ids, the models read it again, twice
     (int_directory_profile, int_directory_named, which trusts the profile's count of values that
@@ -527,13 +529,13 @@ def directory_changed(con: duckdb.DuckDBPyConnection) -> list[str]:
                        "where table_schema = 'raw' and table_name = 'directory_parts'").fetchone()[0]:
         return []
     changed = []
-    for label, path, size, modified_ns in con.execute(
-            "select label, path, size, modified_ns from raw.directory_parts order by table_name, label").fetchall():
+    for label, path, stamp in con.execute(
+            "select label, path, stamp from raw.directory_parts order by table_name, label").fetchall():
         try:
-            stamp = _stamp(Path(path))
+            now = _stamp(Path(path))
         except OSError:
-            stamp = None
-        if stamp != (size, modified_ns):
+            now = None
+        if now != stamp:
             changed.append(label)
     return changed
 

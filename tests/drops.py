@@ -6,6 +6,7 @@ import csv
 import gzip
 import json
 import os
+import re
 import subprocess
 import sys
 from contextlib import contextmanager
@@ -198,3 +199,21 @@ def dbt_by_hand(args: list[str], warehouse: Path, tmp_path: Path, succeeds: bool
     )
     assert (result.returncode == 0) == succeeds, result.stdout[-3000:]
     return result
+
+
+def marts_alone_refused(raw: Path, out: Path, period: str) -> str:
+    """Materialise the report marts of `period` alone (job irr_periods, as from the UI); it must
+    fail: returns what the guard said (macros/periods.sql)."""
+    from dagster_project.definitions import defs
+    from dagster_project.instance import irr_instance
+    from dagster_project.partitions import period_to_partition_key
+    from dagster_project.resources import IrrPaths
+
+    with irr_env(raw, out / "warehouse", out / "exports"), irr_instance(IrrPaths()) as instance:
+        result = defs.resolve_job_def("irr_periods").execute_in_process(
+            instance=instance, tags={"dagster/partition": period_to_partition_key(period)}, raise_on_error=False)
+    assert not result.success
+    said = re.search(r"the intermediate models hold [^:]*", "\n".join(
+        str(e.event_specific_data) for e in result.all_events if e.is_failure))
+    assert said, "the run failed, but not at the guard"
+    return said.group(0)

@@ -62,7 +62,7 @@ def test_a_canonical_directory_is_matched_as_written(contract_run):
     assert "where (identifier_type, identifier_value_as_written) in (select" in compiled_match(contract_run)
     with duckdb.connect(str(contract_run / "warehouse" / "warehouse.duckdb"), read_only=True) as con:
         assert con.execute("select value from dq.dq_run_summary where section = 'directory' "
-                           "and item like 'values that may not be written canonically%'").fetchall() == [(0,)]
+                           "and item like 'rows whose value may not be canonical%'").fetchall() == [(0,)]
 
 
 def test_a_match_built_alone_makes_the_values_canonical(contract_run, tmp_path):

@@ -310,7 +310,7 @@ def test_a_directory_written_otherwise_is_made_canonical_before_the_match(e2e):
     # and the data-quality account says so: Jane's email, Bob's username, the phone Bob and Carol share
     with duckdb.connect(str(e2e / "warehouse" / "warehouse.duckdb"), read_only=True) as con:
         assert con.execute("select value from dq.dq_run_summary where section = 'directory' "
-                           "and item like 'values that may not be written canonically%'").fetchall() == [(4,)]
+                           "and item like 'rows whose value may not be canonical%'").fetchall() == [(4,)]
 
 
 def test_dbt_unit_tests_pass_on_their_fixed_rows(e2e, tmp_path):

@@ -378,7 +378,7 @@ def test_a_parquet_directory_changed_while_the_models_read_it_fails_the_run(tmp_
     the models' step naming the part, and nothing is published."""
     from dagster_project.assets import dbt as dbt_assets
     from dagster_project.cli import RunFailed
-    from drops import run_in_process
+    from drops import marts_alone_refused, run_in_process
 
     raw = _small_drop(tmp_path / "raw")
     csv, part = raw / "directory" / "account_identifiers.csv", raw / "directory" / "account_identifiers" / "part-0.parquet"
@@ -401,6 +401,9 @@ def test_a_parquet_directory_changed_while_the_models_read_it_fails_the_run(tmp_
         run_in_process(raw, tmp_path)
     assert not (tmp_path / "warehouse" / "report.duckdb").exists()
     assert not list((tmp_path / "exports").glob("*.csv"))
+    # the build is forgotten as a failed one: the report marts run alone (as from the UI) refuse it
+    monkeypatch.undo()
+    assert marts_alone_refused(raw, tmp_path, "2023-H2").startswith("the intermediate models hold no complete build")
 
 
 def test_directory_held_twice_fails_the_run(tmp_path):

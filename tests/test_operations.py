@@ -4,7 +4,6 @@ readers during a run, and one writer at a time."""
 from __future__ import annotations
 
 import json
-import re
 import stat
 import subprocess
 import sys
@@ -20,7 +19,7 @@ from dagster_project.cli import RunFailed
 from dagster_project.partitions import half_year_partitions, partition_key_to_period, period_to_partition_key
 from dagster_project.resources import SAMPLE_RAW_DIR, IrrPaths
 from dagster_project.schedules import closed_period, cron_for_lag, half_yearly_report
-from drops import installed, irr_env, irr_process_env, run_in_process
+from drops import installed, irr_process_env, marts_alone_refused, run_in_process
 from test_end_to_end import e2e_drop
 
 REPO = Path(__file__).resolve().parent.parent
@@ -79,22 +78,6 @@ def _tables(out: Path) -> dict[str, list[tuple]]:
     with duckdb.connect(str(out / "warehouse" / "report.duckdb"), read_only=True) as con:
         return {t: con.execute(f"select * from reporting.{t} order by all").fetchall()
                 for t in ("information_requests", "information_requests_global")}
-
-
-def _marts_alone_refused(raw: Path, out: Path, period: str) -> str:
-    """Materialise the report marts of `period` alone (job irr_periods, as from the UI); it must
-    fail: returns what the guard said (macros/periods.sql)."""
-    from dagster_project.definitions import defs
-    from dagster_project.instance import irr_instance
-
-    with irr_env(raw, out / "warehouse", out / "exports"), irr_instance(IrrPaths()) as instance:
-        result = defs.resolve_job_def("irr_periods").execute_in_process(
-            instance=instance, tags={"dagster/partition": period_to_partition_key(period)}, raise_on_error=False)
-    assert not result.success
-    said = re.search(r"the intermediate models hold [^:]*", "\n".join(
-        str(e.event_specific_data) for e in result.all_events if e.is_failure))
-    assert said, "the run failed, but not at the guard"
-    return said.group(0)
 
 
 def _warehouse_report(out: Path) -> list[tuple]:
@@ -171,7 +154,7 @@ def test_rerun_is_idempotent_and_a_change_restates_exactly_the_affected_rows(tmp
     assert third["metadata"]["dq/data_quality_account"]["periods"] == "2023-H2"
     # so the marts of another half-year cannot be rebuilt from them (materialised alone, as from
     # the UI): the run fails before it deletes a row, and says what to do
-    assert _marts_alone_refused(raw, tmp_path, "2024-H1") == (
+    assert marts_alone_refused(raw, tmp_path, "2024-H1") == (
         "the intermediate models hold the half-years 2023-H2 to 2023-H2, not all of 2024-H1 to 2024-H1")
     assert _tables(tmp_path) == tables_3
     built = _warehouse_report(tmp_path)
@@ -192,7 +175,7 @@ def test_rerun_is_idempotent_and_a_change_restates_exactly_the_affected_rows(tmp
     with pytest.raises(RunFailed, match="directory_identifier_types_are_email_phone_or_username"):
         run_in_process(raw, tmp_path)
     accounts.write_bytes(kept)
-    assert _marts_alone_refused(raw, tmp_path, "2023-H2") == (
+    assert marts_alone_refused(raw, tmp_path, "2023-H2") == (
         "the intermediate models hold no complete build, not all of 2023-H2 to 2023-H2")
     assert _warehouse_report(tmp_path) == built
     changed = [row for row in tables_3["information_requests"] if row not in tables_1["information_requests"]]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import os
 import random
 from pathlib import Path
 
@@ -451,14 +452,23 @@ def test_a_parquet_part_replaced_or_gone_after_the_load_is_told(tmp_path):
                           f"from '{folder / 'part-1.parquet'}') to '{folder / 'new.parquet'}'")
         (folder / "new.parquet").replace(folder / "part-1.parquet")
         assert raw_drop.directory_changed(con) == ["directory/account_identifiers/part-1.parquet"]
-        (folder / "part-0.parquet").unlink()
+        # rewritten in place, the same size, its modification time set back (as `cp -p` does)
+        raw_drop.load_directory_table(con, tmp_path, "account_identifiers")
+        part = folder / "part-0.parquet"
+        before, data = part.stat(), part.read_bytes()
+        assert b"jane.doe" in data
+        part.write_bytes(data.replace(b"jane.doe", b"JANE.DOE"))
+        os.utime(part, ns=(before.st_atime_ns, before.st_mtime_ns))
+        assert (part.stat().st_size, part.stat().st_mtime_ns) == (before.st_size, before.st_mtime_ns)
+        assert raw_drop.directory_changed(con) == ["directory/account_identifiers/part-0.parquet"]
+        (folder / "part-1.parquet").unlink()
         assert raw_drop.directory_changed(con) == ["directory/account_identifiers/part-0.parquet",
                                                    "directory/account_identifiers/part-1.parquet"]
         # loaded again, as they are now: nothing changed since
         raw_drop.load_directory_table(con, tmp_path, "account_identifiers")
         assert raw_drop.directory_changed(con) == []
         # a CSV directory is copied: nothing is read where it lies
-        (folder / "part-1.parquet").unlink()
+        (folder / "part-0.parquet").unlink()
         (folder / "part-1.csv").write_text("account_id,identifier_type,identifier_value,valid_from,valid_to\n"
                                            "6812345678901234560,username,jane.doe,,\n")
         raw_drop.load_directory_table(con, tmp_path, "account_identifiers")

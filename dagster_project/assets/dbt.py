@@ -95,9 +95,13 @@ def irr_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, paths: I
     slices = group_slices(paths)
     yield from _build(context, dbt, paths, IRR_PERIOD_FROM=first, IRR_PERIOD_TO=last,
                       **({"IRR_GROUP_SLICES": str(slices)} if slices > 1 else {}))
-    # the models read a Parquet directory where it lies, after the load checked it
-    with paths.connect(read_only=True) as con:
+    # the models read a Parquet directory where it lies, after the load checked it: if a part
+    # changed meanwhile, they may hold rows no check saw. The build is then forgotten as a failed
+    # one is (int_run_scope emptied), so that the report marts refuse it, even run alone.
+    with paths.connect() as con:
         changed = directory_changed(con)
+        if changed:
+            con.execute("delete from intermediate.int_run_scope")
     if changed:
         raise Failure(f"{changed[0]} changed after the load checked it: the models may hold rows no check saw, "
                       "and nothing was published; load the drop again (irr run)")
