@@ -100,7 +100,8 @@ def irr_dbt_models(context: AssetExecutionContext, dbt: DbtCliResource, paths: I
     # one is (int_run_scope emptied), so that the report marts refuse it, even run alone.
     with paths.connect() as con:
         changed = directory_changed(con)
-        if changed:
+        if changed and con.execute("select count(*) from information_schema.tables where "
+                                   "table_schema = 'intermediate' and table_name = 'int_run_scope'").fetchone()[0]:
             con.execute("delete from intermediate.int_run_scope")
     if changed:
         raise Failure(f"{changed[0]} changed after the load checked it: the models may hold rows no check saw, "
