@@ -174,10 +174,10 @@ def run_measured(raw: Path, out: Path, *args: str) -> tuple[subprocess.Completed
     return subprocess.CompletedProcess(done.args, done.returncode, done.stdout, "\n".join(err)), int(peak) * 1024
 
 
-def compiled_match(run_root: Path) -> str:
-    """The match of int_directory_named as the run compiled it (its values' column)."""
-    sql = (run_root / "warehouse" / "dbt" / "compiled" / "irr" / "models" / "intermediate"
-           / "int_directory_named.sql").read_text()
+def compiled_match(target: Path) -> str:
+    """int_directory_named as dbt compiled it into its target folder `target` (a run's is
+    <warehouse>/dbt), on one line: which column its match compares."""
+    sql = (target / "compiled" / "irr" / "models" / "intermediate" / "int_directory_named.sql").read_text()
     return " ".join(sql.split())
 
 

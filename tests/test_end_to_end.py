@@ -306,7 +306,7 @@ def test_a_directory_written_otherwise_is_made_canonical_before_the_match(e2e):
     each canonical (the figures above are those of the canonical directory), and the data-quality
     account shows the count."""
     assert "where (identifier_type, case when identifier_type in ('username', 'email') then lower(trim(" \
-        in compiled_match(e2e)
+        in compiled_match(e2e / "warehouse" / "dbt")
     # and the data-quality account says so: Jane's email, Bob's username, the phone Bob and Carol share
     with duckdb.connect(str(e2e / "warehouse" / "warehouse.duckdb"), read_only=True) as con:
         assert con.execute("select value from dq.dq_run_summary where section = 'directory' "
