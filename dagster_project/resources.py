@@ -111,6 +111,10 @@ class IrrPaths(ConfigurableResource):
         # the same bound as dbt's (profiles.yml): past it DuckDB spills beside the database
         # rather than growing to most of the machine's memory (its default)
         con.execute(f"set memory_limit = '{memory_limit()}'")
+        if not read_only:
+            # as dbt's (profiles.yml): no checkpoint merges part-full row groups. A single one
+            # left to merge them would rewrite, at its close, the tables every dbt build made.
+            con.execute("set max_vacuum_tasks = 0")
         return con
 
     def setup_for_execution(self, context: InitResourceContext) -> None:
