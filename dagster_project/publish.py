@@ -14,7 +14,7 @@ from pathlib import Path
 
 import duckdb
 
-from dagster_project.raw_drop import file_blocks
+from dagster_project.raw_drop import file_sha256, recorded_hashes, stamp_of
 
 # The drift gate: how far (relative) the share of identifiers that resolve, or the accounts
 # specified per request, may move from the last published version before a run stops.
@@ -46,14 +46,21 @@ class Publication:
     changed: bool = True
 
 
-def input_fingerprint(raw_dir: Path) -> str:
-    """sha256 over the names and bytes of every file of the drop, in name order."""
+def input_fingerprint(raw_dir: Path, con: duckdb.DuckDBPyConnection | None = None) -> str:
+    """sha256 over the name and the sha256 of the bytes of every file of the drop, in name order.
+
+    Through `con`, a warehouse's connection: a file whose stamp is still the one it had when a
+    load hashed it (raw.drop_files) is not read again, its digest is the load's. Every request
+    file and Parquet part is hashed by the load already.
+    """
+    recorded = recorded_hashes(con) if con is not None else {}
     digest = hashlib.sha256()
     for path in sorted(p for p in raw_dir.rglob("*") if p.is_file()):
-        digest.update(str(path.relative_to(raw_dir)).encode("utf-8") + b"\0")
-        for block in file_blocks(path):
-            digest.update(block)
-        digest.update(b"\0")
+        name = path.relative_to(raw_dir).as_posix()
+        stamp, known = recorded.get(name, (None, None))
+        if stamp is None or stamp != stamp_of(path):
+            known = file_sha256(path) or "unreadable"
+        digest.update(f"{name}\0{known}\0".encode("utf-8"))
     return digest.hexdigest()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import date
 from pathlib import Path
@@ -265,6 +266,21 @@ def test_every_warehouse_table_past_the_raw_load_is_a_dbt_model_or_seed(e2e):
         ).fetchall())
     assert tables == declared
     assert {"report_versions", "information_requests_versions", "restatements"} <= {t for s, t in tables if s == "history"}
+
+
+def test_each_version_records_the_fingerprint_of_the_drop_it_was_computed_from(e2e):
+    """sha256 over each file's name and the sha256 of its bytes, in name order (history.yml),
+    from the digests the load recorded: each request file and Parquet part is read once a run."""
+    raw = e2e / "raw"
+    digest = hashlib.sha256()
+    for path in sorted(p for p in raw.rglob("*") if p.is_file()):
+        digest.update(f"{path.relative_to(raw).as_posix()}\0{hashlib.sha256(path.read_bytes()).hexdigest()}\0"
+                      .encode())
+    with duckdb.connect(str(e2e / "warehouse" / "warehouse.duckdb"), read_only=True) as con:
+        assert con.execute("select distinct input_fingerprint from history.report_versions").fetchall() == [
+            (digest.hexdigest(),)]
+        recorded = {row[0] for row in con.execute("select path from raw.drop_files").fetchall()}
+    assert recorded == {p.relative_to(raw).as_posix() for p in (raw / "requests").iterdir()}
 
 
 def test_report_database_holds_no_identifier(e2e):

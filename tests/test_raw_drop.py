@@ -477,6 +477,64 @@ def test_a_parquet_part_replaced_or_gone_after_the_load_is_told(tmp_path):
         assert con.execute("select count(*) from raw.directory_parts").fetchone() == (0,)
 
 
+def test_the_drops_fingerprint_reads_again_only_what_the_load_did_not_hash(tmp_path, monkeypatch):
+    """publish.input_fingerprint: sha256 over each file's name and sha256, in name order. The
+    load's digests (request files, Parquet parts) serve while a file's stamp is unchanged."""
+    import hashlib
+
+    from dagster_project import publish
+
+    raw = tmp_path / "raw"
+    (raw / "requests").mkdir(parents=True)
+    request = raw / "requests" / "2024.jsonl"
+    request.write_text('{"request_id": "R1"}\n{"request_id": "R2"}\n')
+    folder = raw / "directory" / "account_identifiers"
+    folder.mkdir(parents=True)
+    for n in range(2):
+        with duckdb.connect() as con:
+            con.execute(f"copy (select '681234567890123456{n}' as account_id, 'username' as identifier_type, "
+                        f"'jane.doe' as identifier_value, '' as valid_from, '' as valid_to) "
+                        f"to '{folder / f'part-{n}.parquet'}'")
+    (raw / "directory" / "videos.csv").write_text("video_id,account_id\n1,6812345678901234560\n")
+    (raw / "README.txt").write_text("a file the load does not read\n")
+
+    def definition() -> str:  # the fingerprint as documented, every file read
+        digest = hashlib.sha256()
+        for path in sorted(p for p in raw.rglob("*") if p.is_file()):
+            digest.update(f"{path.relative_to(raw).as_posix()}\0{hashlib.sha256(path.read_bytes()).hexdigest()}\0"
+                          .encode())
+        return digest.hexdigest()
+
+    read: list[str] = []
+
+    def counted(path, hashed=None):
+        read.append(path.relative_to(raw).as_posix())
+        return raw_drop.file_sha256(path, hashed)
+
+    monkeypatch.setattr(publish, "file_sha256", counted)
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
+        assert publish.input_fingerprint(raw, con) == definition()  # nothing recorded: every file read
+        assert len(read) == 5
+        hashed: raw_drop.Hashed = {}
+        raw_drop.load_request_lines(con, raw, hashed=hashed)
+        raw_drop.load_directory_table(con, raw, "account_identifiers", hashed=hashed)
+        raw_drop.record_hashed(con, raw, hashed)
+        read.clear()
+        assert publish.input_fingerprint(raw, con) == definition()
+        assert read == ["README.txt", "directory/videos.csv"]
+        # rewritten in place, the same size and modification time: read again
+        before, data = request.stat(), request.read_bytes()
+        request.write_bytes(data.replace(b"R2", b"R3"))
+        os.utime(request, ns=(before.st_atime_ns, before.st_mtime_ns))
+        read.clear()
+        changed = publish.input_fingerprint(raw, con)
+        assert changed == definition()
+        assert "requests/2024.jsonl" in read
+        # gone: no longer part of it
+        (folder / "part-1.parquet").unlink()
+        assert publish.input_fingerprint(raw, con) == definition() != changed
+
+
 @pytest.mark.parametrize("ending", ["\n", "\r\n", "\r"], ids=["LF", "CRLF", "CR"])
 def test_a_directory_csv_loads_whatever_ends_its_lines(tmp_path, ending):
     folder = tmp_path / "directory"

@@ -153,10 +153,12 @@ def irr_dbt_period_models(context: AssetExecutionContext, dbt: DbtCliResource, p
     run's publication is current)."""
     window = context.partition_time_window
     first, last = periods_of_window(window.start, window.end)
-    if first == last:  # before dbt deletes the period's rows to build them again
-        with paths.connect(read_only=True) as con:
+    with paths.connect(read_only=True) as con:
+        if first == last:  # before dbt deletes the period's rows to build them again
             require_requests(con, first)
+        # from the digests the load recorded, for files unchanged since (the drop is not read again)
+        fingerprint = input_fingerprint(paths.raw_path, con)
     current = Publisher(paths.warehouse_path, paths.export_path).current_id()
     yield from _build(context, dbt, paths, IRR_PERIOD_FROM=first, IRR_PERIOD_TO=last,
                       IRR_RUN_ID=context.run.run_id, IRR_CURRENT_PUBLICATION=current or "",
-                      IRR_INPUT_FINGERPRINT=input_fingerprint(paths.raw_path))
+                      IRR_INPUT_FINGERPRINT=fingerprint)

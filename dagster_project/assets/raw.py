@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from dagster import AssetExecutionContext, AssetKey, AssetSpec, MaterializeResult, MetadataValue, multi_asset
 
 from dagster_project.assets.dbt import FULL_REFRESH_TAG
-from dagster_project.raw_drop import load_directory_table, load_request_lines
+from dagster_project.raw_drop import Hashed, load_directory_table, load_request_lines, record_hashed
 from dagster_project.resources import IrrPaths
 
 REQUEST_KEYS = (AssetKey(["raw", "request_lines"]), AssetKey(["raw", "request_files"]))
@@ -53,6 +53,9 @@ def raw_drop(context: AssetExecutionContext, paths: IrrPaths) -> Iterator[Materi
         # `finished`, not the thread's own state: a Thread.join() that a signal interrupts can
         # leave is_alive() false while the thread still runs (CPython 3.11)
         stop, finished = threading.Event(), threading.Event()
+        # the files each side hashed, kept for the drop's fingerprint (publish.input_fingerprint)
+        hashed_requests: Hashed = {}
+        hashed_directory: Hashed = {}
 
         def load_directory() -> None:
             try:
@@ -60,7 +63,8 @@ def raw_drop(context: AssetExecutionContext, paths: IrrPaths) -> Iterator[Materi
                     if stop.is_set():
                         return
                     checked: list[str] = []
-                    rows = load_directory_table(directory_con, paths.raw_path, table, full=full, checked=checked)
+                    rows = load_directory_table(directory_con, paths.raw_path, table, full=full, checked=checked,
+                                                hashed=hashed_directory)
                     loaded[table] = (rows, bool(checked))
             except BaseException as exc:  # noqa: BLE001 - handed to the step's thread, which raises it
                 failed.append(exc)
@@ -70,7 +74,7 @@ def raw_drop(context: AssetExecutionContext, paths: IrrPaths) -> Iterator[Materi
 
         threading.Thread(target=load_directory, name="irr-directory", daemon=True).start()
         try:
-            per_file = (load_request_lines(con, paths.raw_path, full=full, stop=stop.is_set)
+            per_file = (load_request_lines(con, paths.raw_path, full=full, stop=stop.is_set, hashed=hashed_requests)
                         if any(key in selected for key in REQUEST_KEYS) else None)
             finished.wait()
         except BaseException:  # the request files failed, or the run was interrupted
@@ -90,6 +94,7 @@ def raw_drop(context: AssetExecutionContext, paths: IrrPaths) -> Iterator[Materi
             raise
         if failed:
             raise failed[0]
+        record_hashed(con, paths.raw_path, {**hashed_requests, **hashed_directory})
     for table in tables:
         rows, checked_before = loaded[table]
         yield MaterializeResult(asset_key=["raw", table], metadata={"rows": rows, "ids_checked_before": checked_before})

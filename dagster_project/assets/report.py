@@ -133,7 +133,7 @@ def published_report(context: AssetExecutionContext, paths: IrrPaths) -> Materia
         # a run that added no version has none recorded: hash the drop then
         recorded = con.execute("select any_value(input_fingerprint) from history.report_versions where run_id = ?",
                                [run_id]).fetchone()[0]
-        fingerprint = recorded or input_fingerprint(paths.raw_path)
+        fingerprint = recorded or input_fingerprint(paths.raw_path, con)
         publications = run_versions(con, periods, run_id)
         counts = publish_report(con, staged / REPORT_DB, run_id)
         restated = con.execute(
