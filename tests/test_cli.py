@@ -199,3 +199,24 @@ def test_missing_drop_fails_with_one_line_reason(tmp_path):
     assert result.returncode == 1
     assert result.stderr.splitlines() == [
         f"irr: run failed: no requests/ folder in the raw drop {tmp_path / 'nowhere'} (set IRR_RAW_DIR)"]
+
+
+def test_irr_run_gives_the_collector_back_once_its_imports_are_done(monkeypatch):
+    """`irr run` (entry) holds the cyclic collector while it imports Dagster and the definitions:
+    _imports_done freezes what they made, then collects again; once."""
+    import gc
+
+    from dagster_project import cli
+
+    monkeypatch.setattr(cli, "_collector_held", [True])
+    gc.disable()
+    try:
+        cli._imports_done()
+        assert gc.isenabled() and gc.get_freeze_count() > 0
+        gc.unfreeze()
+        gc.disable()
+        cli._imports_done()  # given back already: left as it is
+        assert not gc.isenabled() and gc.get_freeze_count() == 0
+    finally:
+        gc.unfreeze()
+        gc.enable()
