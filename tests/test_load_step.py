@@ -68,14 +68,14 @@ def test_a_directory_error_stops_the_request_files_and_is_the_error_reported(tmp
     def directory(*args, **kwargs):
         raise DropError("directory/videos.csv lacks column(s) account_id")
 
-    def requests(con, raw_dir, full=False, stop=None):
+    def requests(con, raw_dir, full=False, stop=None, **kwargs):
         # still reading when the directory fails: the load is asked to stop
         for _ in range(WAIT * 20):
             if stop():
                 break
             threading.Event().wait(0.05)
         stopped.append(stop())
-        return load_requests(con, raw_dir, full=full, stop=stop)
+        return load_requests(con, raw_dir, full=full, stop=stop, **kwargs)
 
     monkeypatch.setattr(raw, "load_directory_table", directory)
     monkeypatch.setattr(raw, "load_request_lines", requests)
