@@ -433,17 +433,23 @@ def test_parquet_parts_whose_bytes_passed_the_id_check_are_not_scanned_again(tmp
         assert load() == ["account_identifiers"]
 
 
-def test_a_parquet_part_replaced_or_gone_after_the_load_is_told(tmp_path):
-    """directory_changed: the parts a view reads where they lie, as the load stamped them before
-    their check; a part rewritten or removed since is named, a directory of CSV files (copied
-    into the warehouse) has none."""
-    folder = tmp_path / "directory" / "account_identifiers"
+def _two_parquet_parts(raw: Path) -> Path:
+    """directory/account_identifiers/ of `raw` as two Parquet parts of one row each; the folder."""
+    folder = raw / "directory" / "account_identifiers"
     folder.mkdir(parents=True)
     for n in range(2):
         with duckdb.connect() as con:
             con.execute(f"copy (select '681234567890123456{n}' as account_id, 'username' as identifier_type, "
                         f"'jane.doe' as identifier_value, '' as valid_from, '' as valid_to) "
                         f"to '{folder / f'part-{n}.parquet'}'")
+    return folder
+
+
+def test_a_parquet_part_replaced_or_gone_after_the_load_is_told(tmp_path):
+    """directory_changed: the parts a view reads where they lie, as the load stamped them before
+    their check; a part rewritten or removed since is named, a directory of CSV files (copied
+    into the warehouse) has none."""
+    folder = _two_parquet_parts(tmp_path)
     with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
         raw_drop.load_directory_table(con, tmp_path, "account_identifiers")
         assert raw_drop.directory_changed(con) == []
@@ -488,13 +494,7 @@ def test_the_drops_fingerprint_reads_again_only_what_the_load_did_not_hash(tmp_p
     (raw / "requests").mkdir(parents=True)
     request = raw / "requests" / "2024.jsonl"
     request.write_text('{"request_id": "R1"}\n{"request_id": "R2"}\n')
-    folder = raw / "directory" / "account_identifiers"
-    folder.mkdir(parents=True)
-    for n in range(2):
-        with duckdb.connect() as con:
-            con.execute(f"copy (select '681234567890123456{n}' as account_id, 'username' as identifier_type, "
-                        f"'jane.doe' as identifier_value, '' as valid_from, '' as valid_to) "
-                        f"to '{folder / f'part-{n}.parquet'}'")
+    folder = _two_parquet_parts(raw)
     (raw / "directory" / "videos.csv").write_text("video_id,account_id\n1,6812345678901234560\n")
     (raw / "README.txt").write_text("a file the load does not read\n")
 
