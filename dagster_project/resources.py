@@ -114,6 +114,7 @@ class IrrPaths(ConfigurableResource):
         if not read_only:
             # as dbt's (profiles.yml): no checkpoint merges part-full row groups. A single one
             # left to merge them would rewrite, at its close, the tables every dbt build made.
+            # Every VACUUM_EVERY_LOADS loads, the load merges them (vacuum_if_due).
             con.execute("set max_vacuum_tasks = 0")
         return con
 
@@ -126,6 +127,35 @@ class IrrPaths(ConfigurableResource):
         if self._hold is not None:
             self._hold.__exit__(None, None, None)
             self._hold = None
+
+
+# How many loads of a warehouse one vacuum serves. Without it, a table kept between runs whose
+# rows are deleted and inserted again (the request lines of a changed file, a period's marts)
+# gains a part-full row group each time, and a row group that keeps one live row stays: 1.9 MB a
+# run on the 250k drop when a different request file changes each time. The vacuum merges them
+# (and the part-full row groups every parallel insert leaves: 0.85 s at 250k requests).
+VACUUM_EVERY_LOADS = 8
+
+
+def vacuum_if_due(con: duckdb.DuckDBPyConnection) -> bool:
+    """Count this load (raw.vacuum_state) and, every VACUUM_EVERY_LOADS of them, checkpoint with
+    DuckDB's vacuum (it merges part-full row groups and drops deleted rows); whether it did. Called
+    by the load before it writes, with no other transaction open on the warehouse."""
+    con.execute("create schema if not exists raw")
+    con.execute("create table if not exists raw.vacuum_state (loads_since_vacuum integer)")
+    done = con.execute("select max(loads_since_vacuum) from raw.vacuum_state").fetchone()[0] or 0
+    due = done + 1 >= VACUUM_EVERY_LOADS
+    con.execute("begin")
+    con.execute("delete from raw.vacuum_state")
+    con.execute("insert into raw.vacuum_state values (?)", [0 if due else done + 1])
+    con.execute("commit")
+    if due:  # after that write: DuckDB skips a checkpoint that has nothing new to write, vacuum and all
+        con.execute("reset max_vacuum_tasks")
+        try:
+            con.execute("checkpoint")
+        finally:
+            con.execute("set max_vacuum_tasks = 0")
+    return due
 
 
 def _folder(configured: Optional[str], variable: str, default: str, resolve: bool = True) -> Path:

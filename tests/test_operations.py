@@ -371,30 +371,40 @@ def test_every_python_connection_is_bounded_by_the_memory_setting(tmp_path, monk
         assert con.execute("select current_setting('memory_limit')").fetchone()[0] == "3.7 GiB"
 
 
-def test_checkpoints_keep_row_groups_as_written_and_reuse_the_space_of_deleted_ones(tmp_path):
+def test_checkpoints_keep_row_groups_as_written_and_the_load_vacuums_every_few_loads(tmp_path):
     import yaml
 
-    from dagster_project.resources import IrrPaths
+    from dagster_project.resources import VACUUM_EVERY_LOADS, IrrPaths, vacuum_if_due
 
     # both sides of a run: a checkpoint by either would otherwise merge what the other left
     profile = yaml.safe_load((Path(__file__).parents[1] / "dbt" / "profiles.yml").read_text())
     assert profile["irr"]["outputs"]["warehouse"]["settings"]["max_vacuum_tasks"] == 0
-    paths = IrrPaths(warehouse_dir=str(tmp_path / "wh"))
-    with paths.connect() as con:
-        assert con.execute("select current_setting('max_vacuum_tasks')").fetchone()[0] == 0
-        # what a run does again and again: a table rebuilt whole, and one whose rows of a file
-        # are deleted and inserted again; the file stops growing after the first time
-        rows = "select range as i, md5(range::varchar) as s from range({})"
-        con.execute(f"create table kept as {rows.format(600_000)}")
-        sizes = []
-        for _ in range(5):
-            con.execute(f"create or replace table rebuilt as {rows.format(300_000)}")
-            con.execute("delete from kept where i < 300000")
-            con.execute(f"insert into kept {rows.format(300_000)}")
-            con.execute("checkpoint")
-            sizes.append(paths.warehouse_db.stat().st_size)
-        assert con.execute("select count(*) from kept").fetchone()[0] == 600_000
-    assert max(sizes[2:]) <= max(sizes[:2]), sizes
+
+    def loads(paths: IrrPaths, vacuum: bool) -> list[int]:
+        """What re-runs do to a kept table: each deletes one row (another each time: another
+        request file changed) and inserts it again; the file's size after each."""
+        sizes, done = [], []
+        with paths.connect() as con:
+            assert con.execute("select current_setting('max_vacuum_tasks')").fetchone()[0] == 0
+            con.execute("create table files as select range as i, md5(range::varchar) as s from range(180)")
+            for n in range(4 * VACUUM_EVERY_LOADS):
+                if vacuum:
+                    done.append(vacuum_if_due(con))
+                con.execute("delete from files where i = ?", [n])
+                con.execute("insert into files select ?, md5(?::varchar)", [n, n])
+                con.execute("checkpoint")
+                sizes.append(paths.warehouse_db.stat().st_size)
+            assert con.execute("select count(*) from files").fetchone()[0] == 180
+        if vacuum:
+            assert done == [(n + 1) % VACUUM_EVERY_LOADS == 0 for n in range(4 * VACUUM_EVERY_LOADS)]
+        return sizes
+
+    grown = loads(IrrPaths(warehouse_dir=str(tmp_path / "kept")), vacuum=False)
+    assert grown[-1] > 3 * grown[VACUUM_EVERY_LOADS - 1], grown  # a row group a load, never merged
+    vacuumed = loads(IrrPaths(warehouse_dir=str(tmp_path / "vacuumed")), vacuum=True)
+    # the space of the merged row groups is used again: the file stops growing
+    assert max(vacuumed[2 * VACUUM_EVERY_LOADS:]) <= max(vacuumed[:2 * VACUUM_EVERY_LOADS]) < grown[-1] / 2, (
+        vacuumed, grown)
 
 
 def _events_of(instance, key):

@@ -7,7 +7,7 @@ from dagster import AssetExecutionContext, AssetKey, AssetSpec, MaterializeResul
 
 from dagster_project.assets.dbt import FULL_REFRESH_TAG
 from dagster_project.raw_drop import Hashed, load_directory_table, load_request_lines, record_hashed
-from dagster_project.resources import IrrPaths
+from dagster_project.resources import IrrPaths, vacuum_if_due
 
 REQUEST_KEYS = (AssetKey(["raw", "request_lines"]), AssetKey(["raw", "request_files"]))
 # the directory's tables, in the order they are loaded and reported
@@ -48,6 +48,7 @@ def raw_drop(context: AssetExecutionContext, paths: IrrPaths) -> Iterator[Materi
     with paths.connect() as con, paths.connect() as directory_con:
         # both sides create tables in it: made first, or their transactions would both create it
         con.execute("create schema if not exists raw")
+        vacuum_if_due(con)
         loaded: dict[str, tuple[int, bool]] = {}
         failed: list[BaseException] = []
         # `finished`, not the thread's own state: a Thread.join() that a signal interrupts can
