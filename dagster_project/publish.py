@@ -47,11 +47,14 @@ class Publication:
 
 
 def input_fingerprint(raw_dir: Path, con: duckdb.DuckDBPyConnection | None = None) -> str:
-    """sha256 over the name and the sha256 of the bytes of every file of the drop, in name order.
+    """sha256 over the path and the sha256 of the bytes of every file of the drop, in the order of
+    their paths (compared folder by folder, as pathlib sorts them); a file that cannot be read
+    counts as the text "unreadable" in place of its digest. (Before 2026-11-27 the history
+    recorded the sha256 over the paths and bytes themselves: the same drop has another value.)
 
     Through `con`, a warehouse's connection: a file whose stamp is still the one it had when a
-    load hashed it (raw.drop_files) is not read again, its digest is the load's. Every request
-    file and Parquet part is hashed by the load already.
+    load hashed it (raw.drop_files) is not read again, its digest is the load's. A load of the
+    whole drop hashes each request file it finds and each Parquet part of the directory.
     """
     recorded = recorded_hashes(con) if con is not None else {}
     digest = hashlib.sha256()

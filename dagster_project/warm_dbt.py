@@ -401,6 +401,8 @@ def ready(project_target: str) -> None:
     worker's cyclic collector no longer walks it (0.3 s of each dbt invocation to 0.1 s)."""
     import importlib
 
+    # numpy's BLAS would start a thread per core in the server, for nothing: numpy computes nothing here
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     for name in PRELOAD:
         importlib.import_module(name)
     try:

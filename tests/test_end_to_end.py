@@ -269,8 +269,8 @@ def test_every_warehouse_table_past_the_raw_load_is_a_dbt_model_or_seed(e2e):
 
 
 def test_each_version_records_the_fingerprint_of_the_drop_it_was_computed_from(e2e):
-    """sha256 over each file's name and the sha256 of its bytes, in name order (history.yml),
-    from the digests the load recorded: each request file and Parquet part is read once a run."""
+    """sha256 over each file's path and the sha256 of its bytes, in path order (history.yml); the
+    load recorded the digests of the request files it hashed (raw.drop_files)."""
     raw = e2e / "raw"
     digest = hashlib.sha256()
     for path in sorted(p for p in raw.rglob("*") if p.is_file()):

@@ -484,7 +484,7 @@ def test_a_parquet_part_replaced_or_gone_after_the_load_is_told(tmp_path):
 
 
 def test_the_drops_fingerprint_reads_again_only_what_the_load_did_not_hash(tmp_path, monkeypatch):
-    """publish.input_fingerprint: sha256 over each file's name and sha256, in name order. The
+    """publish.input_fingerprint: sha256 over each file's path and sha256, in path order. The
     load's digests (request files, Parquet parts) serve while a file's stamp is unchanged."""
     import hashlib
 
