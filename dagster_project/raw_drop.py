@@ -565,15 +565,7 @@ def directory_changed(con: duckdb.DuckDBPyConnection) -> list[str]:
         parts = con.execute("select label, path, stamp from raw.directory_parts order by table_name, label").fetchall()
     except duckdb.CatalogException:  # a warehouse loaded by an irr that recorded none
         return []
-    changed = []
-    for label, path, stamp in parts:
-        try:
-            now = _stamp(Path(path))
-        except OSError:
-            now = None
-        if now != stamp:
-            changed.append(label)
-    return changed
+    return [label for label, path, stamp in parts if stamp_of(Path(path)) != stamp]
 
 
 def _drop_relation(con: duckdb.DuckDBPyConnection, name: str) -> None:
